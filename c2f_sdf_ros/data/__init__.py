@@ -1,0 +1,1 @@
+"""Datasets, frame folders and synthetic data (no ROS)."""

@@ -1,0 +1,1 @@
+"""Camera models and mesh utilities (numpy only, no ROS)."""
