@@ -1,4 +1,5 @@
-"""Point the ROS 2 wheels' exported CMake targets at this interpreter's include dirs.
+"""
+Point the ROS 2 wheels' exported CMake targets at this interpreter's include dirs.
 
 The ``ros-*-msgs`` wheels from PyPI export ``*__rosidl_generator_pyExport.cmake`` files that
 name their build image's Python and numpy include directories, which do not exist here, so
@@ -31,6 +32,7 @@ def fix_file(path: pathlib.Path, python_include: str, numpy_include: str) -> boo
 
 
 def main() -> int:
+    """Fix every export file under this environment's prefix."""
     prefix = pathlib.Path(sys.prefix)
     python_include = sysconfig.get_paths()['include']
     numpy_include = numpy.get_include()

@@ -142,7 +142,10 @@ def _matrix_entry(data: dict, key: str, rows: int, cols: int | None) -> np.ndarr
     entry = data.get(key)
     if not isinstance(entry, dict) or 'data' not in entry:
         raise ValueError(f'camera calibration file has no "{key}: {{rows, cols, data}}" entry')
-    values = np.asarray(entry['data'], dtype=np.float64)
+    try:
+        values = np.asarray(entry['data'], dtype=np.float64).ravel()
+    except (TypeError, ValueError) as error:
+        raise ValueError(f'"{key}" data must be a list of numbers: {error}') from None
     if cols is not None and values.size != rows * cols:
         raise ValueError(f'"{key}" must have {rows * cols} values, got {values.size}')
     return values
@@ -175,11 +178,11 @@ def load_camera_yaml(path: str | os.PathLike) -> CameraIntrinsics:
         width, height = int(data['image_width']), int(data['image_height'])
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f'{path}: needs integer image_width and image_height') from error
-    K = _matrix_entry(data, 'camera_matrix', 3, 3)
-    model = str(data.get('distortion_model', 'plumb_bob'))
-    distortion = (_matrix_entry(data, 'distortion_coefficients', 1, None)
-                  if 'distortion_coefficients' in data else np.zeros(5))
     try:
+        K = _matrix_entry(data, 'camera_matrix', 3, 3)
+        model = str(data.get('distortion_model', 'plumb_bob'))
+        distortion = (_matrix_entry(data, 'distortion_coefficients', 1, None)
+                      if 'distortion_coefficients' in data else np.zeros(5))
         return CameraIntrinsics.from_matrix(K, width, height, model, tuple(distortion))
     except ValueError as error:
         raise ValueError(f'{path}: {error}') from error

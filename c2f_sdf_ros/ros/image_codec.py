@@ -132,9 +132,8 @@ def encode_image(array: np.ndarray, encoding: str, step: int | None = None,
     if array.ndim == 3 and layout.channels == 1 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim != expected_ndim or (expected_ndim == 3 and array.shape[2] != layout.channels):
-        raise ValueError(f'{encoding} needs an array of shape (h, w'
-                         f'{", %d" % layout.channels if layout.channels > 1 else ""}), '
-                         f'got {array.shape}')
+        shape = '(h, w)' if layout.channels == 1 else f'(h, w, {layout.channels})'
+        raise ValueError(f'{encoding} needs an array of shape {shape}, got {array.shape}')
     if array.dtype != layout.dtype:
         converted = array.astype(layout.dtype)
         if not np.array_equal(converted, array, equal_nan=layout.dtype.kind == 'f'):

@@ -120,9 +120,11 @@ class TimeSynchronizer:
             return False
         for index, (stamp_ns, _) in enumerate(chosen):
             queue = self._queues[index]
-            while queue and queue[0][0] <= stamp_ns:
-                if queue.popleft()[0] != stamp_ns:
-                    self.stats.dropped[index] += 1
+            # By stamp, not position: an input's stamps may arrive out of order.
+            kept = [item for item in queue if item[0] > stamp_ns]
+            self.stats.dropped[index] += len(queue) - len(kept) - 1
+            queue.clear()
+            queue.extend(kept)
         self._last_matched_ns = max(stamps)
         self.stats.matched += 1
         self._callback(*(item[1] for item in chosen))

@@ -1,0 +1,44 @@
+"""The ``c2f-sdf`` command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Subcommand -> (module with main(args), help). Nodes take ROS arguments after the name,
+# e.g. `c2f-sdf replay-camera --ros-args -p frames_dir:=DIR -r __ns:=/camera`.
+NODE_COMMANDS = {
+    'replay-camera': ('c2f_sdf_ros.ros.replay_camera_node',
+                      'publish a folder of RGB-D frames as a camera'),
+    'rgbd-monitor': ('c2f_sdf_ros.ros.rgbd_monitor_node',
+                     'check synchronized color/depth/camera_info input: rate, latency, drops'),
+    'recorder': ('c2f_sdf_ros.ros.recorder_node',
+                 'write reconstruction messages to meshes and a JSON line per frame'),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``c2f-sdf``."""
+    parser = argparse.ArgumentParser(
+        prog='c2f-sdf', description='Hand-object reconstruction from RGB-D (C2F-SDF) tools.')
+    commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
+    for name, (_, help_text) in NODE_COMMANDS.items():
+        commands.add_parser(name, help=f'ROS 2 node: {help_text}; ROS arguments follow, '
+                            'e.g. --ros-args -p name:=value', description=help_text)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``c2f-sdf``; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in NODE_COMMANDS and '-h' not in argv[1:2] and '--help' not in argv[1:2]:
+        # Everything after a node command belongs to rclpy (--ros-args ...), not argparse.
+        module = importlib.import_module(NODE_COMMANDS[argv[0]][0])
+        return module.main(['c2f-sdf', *argv[1:]])
+    build_parser().parse_args(argv)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
