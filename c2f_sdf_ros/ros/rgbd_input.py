@@ -62,7 +62,8 @@ class RgbdInput:
         self.incompatible_qos_events = 0
         qos = make_qos(qos_reliability, qos_depth)
         self._subscriptions = []
-        for index, (msg_type, topic) in enumerate(zip((Image, Image, CameraInfo), TOPICS, strict=True)):
+        msg_types = (Image, Image, CameraInfo)
+        for index, (msg_type, topic) in enumerate(zip(msg_types, TOPICS, strict=True)):
             events = SubscriptionEventCallbacks(
                 incompatible_qos=partial(self._on_incompatible_qos, topic))
             self._subscriptions.append(node.create_subscription(
@@ -103,7 +104,8 @@ class RgbdInput:
         with self._lock:
             received = list(self._sync.stats.received)
             matched = self._sync.stats.matched
-        fresh = [now - before for now, before in zip(received, self._received_at_last_diagnosis, strict=True)]
+        fresh = [now - before for now, before in
+                 zip(received, self._received_at_last_diagnosis, strict=True)]
         new_matches = matched - self._matched_at_last_diagnosis
         self._received_at_last_diagnosis = received
         self._matched_at_last_diagnosis = matched
