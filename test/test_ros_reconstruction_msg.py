@@ -3,6 +3,8 @@
 import json
 import pathlib
 
+from helpers.processes import RosTestNode, process_log, start_node, start_process, stop_process
+from helpers.reconstruction import reconstruction_meshes
 import numpy as np
 import pytest
 import trimesh
@@ -10,8 +12,6 @@ import trimesh
 from c2f_sdf_ros.msg import Contact, HandObjectReconstruction, HandReconstruction
 from c2f_sdf_ros.ros.conversions import mesh_from_msg
 from c2f_sdf_ros.ros.points import points_to_array
-from helpers.processes import process_log, RosTestNode, start_node, start_process, stop_process
-from helpers.reconstruction import reconstruction_meshes
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 PUBLISHER = str(pathlib.Path(__file__).parent / 'helpers' / 'publish_reconstruction.py')

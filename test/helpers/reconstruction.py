@@ -7,8 +7,13 @@ from geometry_msgs.msg import Point
 import numpy as np
 import trimesh
 
-from c2f_sdf_ros.msg import (Contact, HandObjectReconstruction, HandReconstruction,
-                             ObjectReconstruction, StageTiming)
+from c2f_sdf_ros.msg import (
+    Contact,
+    HandObjectReconstruction,
+    HandReconstruction,
+    ObjectReconstruction,
+    StageTiming,
+)
 from c2f_sdf_ros.ros.conversions import mesh_to_msg
 from c2f_sdf_ros.ros.points import points_from_array
 
