@@ -1,4 +1,5 @@
-"""pip install of the c2f_sdf_ros Python code and its ``c2f-sdf`` command.
+"""
+pip install of the c2f_sdf_ros Python code and its ``c2f-sdf`` command.
 
 The messages in msg/ are built by CMake (colcon on a ROS 2 install, or the README's setup
 script here); this file installs the Python code that uses them.
