@@ -161,8 +161,9 @@ def test_cmake_installs_every_node_executable():
 @pytest.mark.ros
 @pytest.mark.parametrize('executable', sorted(NODES))
 def test_running_node_declares_exactly_its_table(executable, tmp_path):
-    from helpers.frames import make_frame_folder
     from rclpy.parameter import Parameter
+
+    from helpers.frames import make_frame_folder
 
     node_name, module, _ = NODES[executable]
     overrides = {'replay_camera_node': [Parameter('frames_dir', value=str(

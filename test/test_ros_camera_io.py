@@ -1,13 +1,13 @@
 """Replay camera -> DDS -> synchronized subscriber, across processes (real DDS on loopback)."""
 
-from helpers.frames import frame_index, make_frame_folder
-from helpers.processes import RosTestNode, process_log, start_node, stop_process
 import numpy as np
 import pytest
 
 from c2f_sdf_ros.data.frame_folder import FrameFolder
 from c2f_sdf_ros.ros.conversions import color_image_to_rgb, depth_image_to_m
 from c2f_sdf_ros.ros.rgbd_input import RgbdInput
+from helpers.frames import frame_index, make_frame_folder
+from helpers.processes import RosTestNode, process_log, start_node, stop_process
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

@@ -1,13 +1,13 @@
 """The RGB-D monitor across processes: healthy input, a QoS mismatch, bad frames."""
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from helpers.frames import D435_640, make_frame, make_frame_folder
-from helpers.processes import RosTestNode, process_log, start_node, stop_process
 import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo, Image
 
 from c2f_sdf_ros.ros.conversions import intrinsics_to_camera_info, numpy_to_image
+from helpers.frames import D435_640, make_frame, make_frame_folder
+from helpers.processes import RosTestNode, process_log, start_node, stop_process
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 MONITOR = 'c2f_sdf_ros.ros.rgbd_monitor_node'

@@ -3,8 +3,6 @@
 import json
 import pathlib
 
-from helpers.processes import RosTestNode, process_log, start_node, start_process, stop_process
-from helpers.reconstruction import reconstruction_meshes
 import numpy as np
 import pytest
 import trimesh
@@ -12,6 +10,8 @@ import trimesh
 from c2f_sdf_ros.msg import Contact, HandObjectReconstruction, HandReconstruction
 from c2f_sdf_ros.ros.conversions import mesh_from_msg
 from c2f_sdf_ros.ros.points import points_to_array
+from helpers.processes import RosTestNode, process_log, start_node, start_process, stop_process
+from helpers.reconstruction import reconstruction_meshes
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 PUBLISHER = str(pathlib.Path(__file__).parent / 'helpers' / 'publish_reconstruction.py')
