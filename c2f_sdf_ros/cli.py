@@ -16,6 +16,11 @@ NODE_COMMANDS = {
     'recorder': ('c2f_sdf_ros.ros.recorder_node',
                  'write reconstruction messages to meshes and a JSON line per frame'),
 }
+# Subcommand -> (module with main(argv), help) for commands with their own options.
+TOOL_COMMANDS = {
+    'bench-transport': ('c2f_sdf_ros.ros.transport_bench',
+                        'measure synchronized RGB-D frames delivered between processes'),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_, help_text) in NODE_COMMANDS.items():
         commands.add_parser(name, help=f'ROS 2 node: {help_text}; ROS arguments follow, '
                             'e.g. --ros-args -p name:=value', description=help_text)
+    for name, (_, help_text) in TOOL_COMMANDS.items():
+        commands.add_parser(name, help=f'{help_text} (see c2f-sdf {name} --help)',
+                            add_help=False)
     return parser
 
 
@@ -36,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         # Everything after a node command belongs to rclpy (--ros-args ...), not argparse.
         module = importlib.import_module(NODE_COMMANDS[argv[0]][0])
         return module.main(['c2f-sdf', *argv[1:]])
+    if argv and argv[0] in TOOL_COMMANDS:
+        module = importlib.import_module(TOOL_COMMANDS[argv[0]][0])
+        return module.main(argv[1:])
     build_parser().parse_args(argv)
     return 0
 
