@@ -338,3 +338,11 @@ def test_mesh_from_msg_with_bad_index():
     msg.triangles.append(MeshTriangle(vertex_indices=[0, 1, 7]))
     with pytest.raises(ValueError, match=r'got 0\.\.7'):
         mesh_from_msg(msg)
+
+
+def test_mesh_without_triangles_round_trips_from_a_plain_empty_list():
+    from c2f_sdf_ros.ros.conversions import mesh_from_msg, mesh_to_msg
+
+    msg = mesh_to_msg(np.zeros((2, 3)), [])
+    vertices, faces = mesh_from_msg(msg)
+    assert vertices.shape == (2, 3) and faces.shape == (0, 3)

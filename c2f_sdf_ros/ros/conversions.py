@@ -103,7 +103,7 @@ def check_mesh_arrays(vertices, faces) -> tuple[np.ndarray, np.ndarray]:
     if vertices.ndim != 2 or vertices.shape[1] != 3:
         raise ValueError(f'vertices must be (V, 3), got {vertices.shape}')
     if faces.size == 0:
-        faces = faces.reshape(0, 3)
+        faces = np.zeros((0, 3), np.int64)  # [] is float64 to numpy: no triangles is fine
     if faces.ndim != 2 or faces.shape[1] != 3 or faces.dtype.kind not in 'iu':
         raise ValueError(f'faces must be integer (F, 3), got {faces.dtype} {faces.shape}')
     if not np.isfinite(vertices).all():
