@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from geometry_msgs.msg import Point
 import numpy as np
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from c2f_sdf_ros.ros.conversions import check_mesh_arrays
+from c2f_sdf_ros.ros.points import points_from_array
 
 HAND_NAMESPACE = 'hand'
 OBJECT_NAMESPACE = 'object'
@@ -66,7 +66,7 @@ def mesh_marker(header: Header, namespace: str, marker_id: int, mesh: ColoredMes
     marker.pose.orientation.w = 1.0
     marker.scale.x = marker.scale.y = marker.scale.z = 1.0
     marker.color = ColorRGBA(r=default[0], g=default[1], b=default[2], a=default[3])
-    marker.points = [Point(x=x, y=y, z=z) for x, y, z in vertices[corners].tolist()]
+    marker.points = points_from_array(vertices[corners])
     marker.colors = [ColorRGBA(r=r, g=g, b=b, a=a) for r, g, b, a in rgba[corners].tolist()]
     return marker
 
