@@ -18,6 +18,8 @@ NODE_COMMANDS = {
 }
 # Subcommand -> (module with main(argv), help) for commands with their own options.
 TOOL_COMMANDS = {
+    'synth': ('c2f_sdf_ros.data.synth.cli',
+              'render synthetic hand-object RGB-D frames with exact ground truth'),
     'bench-transport': ('c2f_sdf_ros.ros.transport_bench',
                         'measure synchronized RGB-D frames delivered between processes'),
 }
