@@ -16,7 +16,10 @@ setup(
     license='MIT',
     python_requires='>=3.10',
     packages=find_packages(include=('c2f_sdf_ros', 'c2f_sdf_ros.*')),
-    install_requires=['numpy', 'pyyaml', 'pillow', 'trimesh'],
+    # open3d is needed too: `open3d` or the smaller `open3d-cpu` (requirements.txt) both
+    # provide it, so it is not named here.
+    install_requires=['numpy', 'pyyaml', 'pillow', 'trimesh', 'scipy', 'scikit-image',
+                      'matplotlib'],
     extras_require={'test': ['pytest', 'ruff']},
     entry_points={
         'console_scripts': [
