@@ -13,9 +13,14 @@ import pytest
 import trimesh
 
 from c2f_sdf_ros.data.frame_folder import FrameFolder
-from c2f_sdf_ros.data.synth.generate import (generate, MASK_HAND, MASK_OBJECT,
-                                             SDF_NEAR_SAMPLES, SDF_UNIFORM_SAMPLES,
-                                             SynthConfig)
+from c2f_sdf_ros.data.synth.generate import (
+    MASK_HAND,
+    MASK_OBJECT,
+    SDF_NEAR_SAMPLES,
+    SDF_UNIFORM_SAMPLES,
+    SynthConfig,
+    generate,
+)
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
 
 FRAMES = 4

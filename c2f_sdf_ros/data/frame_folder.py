@@ -121,13 +121,21 @@ class FrameFolder:
             raise ValueError(f'frame {frame_id} in {self.root}: {error}') from error
 
 
-def write_frame(root: str | os.PathLike, frame_id: str, frame: RgbdFrame) -> None:
-    """Write ``frame`` as ``<root>/color/<id>.png`` and ``<root>/depth/<id>.png``."""
+def write_frame(root: str | os.PathLike, frame_id: str, frame: RgbdFrame,
+                compress_level: int = 6) -> None:
+    """
+    Write ``frame`` as ``<root>/color/<id>.png`` and ``<root>/depth/<id>.png``.
+
+    ``compress_level`` is zlib's (0-9): 1 writes several times faster for ~20 % larger
+    files, which is the better trade for generated data sets.
+    """
     root = pathlib.Path(root)
     (root / COLOR_DIR).mkdir(parents=True, exist_ok=True)
     (root / DEPTH_DIR).mkdir(parents=True, exist_ok=True)
-    Image.fromarray(frame.color, mode='RGB').save(root / COLOR_DIR / f'{frame_id}.png')
-    Image.fromarray(depth_m_to_mm(frame.depth)).save(root / DEPTH_DIR / f'{frame_id}.png')
+    Image.fromarray(frame.color, mode='RGB').save(root / COLOR_DIR / f'{frame_id}.png',
+                                                  compress_level=compress_level)
+    Image.fromarray(depth_m_to_mm(frame.depth)).save(root / DEPTH_DIR / f'{frame_id}.png',
+                                                     compress_level=compress_level)
 
 
 def write_camera(root: str | os.PathLike, camera: CameraIntrinsics,

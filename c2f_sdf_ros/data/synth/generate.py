@@ -47,6 +47,8 @@ SDF_COLUMNS = ('x', 'y', 'z', 'sdf_hand', 'sdf_object')
 # Skin tones (linear RGB albedo), light to dark.
 SKIN_TONES = np.array([[0.96, 0.80, 0.69], [0.91, 0.72, 0.60], [0.82, 0.62, 0.49],
                        [0.67, 0.48, 0.36], [0.50, 0.35, 0.25], [0.34, 0.24, 0.17]])
+# zlib level of the written PNGs: fast, files ~20 % larger than the default level.
+PNG_COMPRESS_LEVEL = 1
 _MIN_VISIBLE = {'hand': 0.003, 'object': 0.001}  # fraction of image pixels
 
 
@@ -335,10 +337,11 @@ def generate_frame(seed: int, split: str, index: int,
 
 def save_frame(root: pathlib.Path, frame_id: str, frame: SynthFrame) -> None:
     """Write one frame's files (layout in docs/data-format.md)."""
-    write_frame(root, frame_id, frame.rgbd)
+    write_frame(root, frame_id, frame.rgbd, compress_level=PNG_COMPRESS_LEVEL)
     for sub in ('mask', 'meta', 'mesh', 'sdf'):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    Image.fromarray(frame.mask).save(root / 'mask' / f'{frame_id}.png')
+    Image.fromarray(frame.mask).save(root / 'mask' / f'{frame_id}.png',
+                                     compress_level=PNG_COMPRESS_LEVEL)
     frame.hand_mesh.export(root / 'mesh' / f'{frame_id}_hand.ply')
     frame.object_mesh.export(root / 'mesh' / f'{frame_id}_object.ply')
     np.save(root / 'sdf' / f'{frame_id}.npy', frame.sdf_samples)

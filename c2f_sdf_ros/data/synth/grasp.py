@@ -18,11 +18,14 @@ import numpy as np
 
 from c2f_sdf_ros.data.synth import sdf
 from c2f_sdf_ros.data.synth.hand import (
+    FINGER_LIMITS,
     FINGERS,
+    THUMB_LIMITS,
     HandPose,
     HandShape,
     HandSkeleton,
-    finger_skin_samples,
+    chain_skin_samples,
+    finger_chain,
     forward_kinematics,
     skin_samples,
 )
@@ -36,7 +39,8 @@ _ACTIVE = {'power': (0, 1, 2, 3, 4), 'precision': (0, 1, 2), 'pinch': (0, 1)}
 # Flexion each finger closes towards (MCP, PIP, DIP), and the idle curl of inactive ones.
 _CLOSED = np.array([1.45, 1.6, 1.1])
 _IDLE = np.array([1.2, 1.45, 1.0])
-_STEPS = 24
+# Closing: coarse steps to the first contact, then bisection (~0.1 mm at the fingertip).
+_STEPS = 16
 _BISECTIONS = 7
 
 
@@ -96,8 +100,14 @@ def check_contacts(skeleton: HandSkeleton, object_T_hand: np.ndarray,
 
 def _finger_gap(shape: HandShape, angles: np.ndarray, finger: int, object_T_hand,
                 object_sdf) -> float:
-    skeleton = forward_kinematics(shape, HandPose(angles))
-    points = finger_skin_samples(skeleton, finger, per_segment=32)
+    """Smallest distance from one finger's skin to the object (only that finger moves)."""
+    limits = THUMB_LIMITS if finger == 0 else FINGER_LIMITS
+    clipped = angles.copy()
+    clipped[finger] = np.clip(angles[finger], limits[:, 0], limits[:, 1])
+    joints = finger_chain(shape, clipped, finger)
+    if shape.side == 'left':
+        joints = joints * [1.0, -1.0, 1.0]
+    points = chain_skin_samples(joints, shape.radii[finger], per_segment=32)
     return float(object_sdf(sdf.apply(object_T_hand, points)).min())
 
 

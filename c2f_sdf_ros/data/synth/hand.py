@@ -168,41 +168,44 @@ def _rot_z(angle: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def forward_kinematics(shape: HandShape, pose: HandPose) -> HandSkeleton:
+def finger_chain(shape: HandShape, angles: np.ndarray, finger: int) -> np.ndarray:
     """
-    Joint positions of ``shape`` in ``pose`` (angles are clipped to the joint limits).
+    The four joints (base to tip) of one finger, right-hand frame, for clipped ``angles``.
 
     Each finger flexes in the plane of its rest direction and the palm normal; the thumb
     first rotates in the palm plane and out of it (opposition), then flexes towards the
     middle finger's base.
     """
+    z = np.array([0.0, 0.0, 1.0])
+    base = shape.bases[finger]
+    if finger == 0:
+        rotation, opposition, flex1, flex2 = angles[0]
+        rest = _rot_z(_SPLAY[0] + rotation)[:, 0]
+        d1 = np.cos(opposition) * rest + np.sin(opposition) * z
+        towards = shape.bases[2] + 0.02 * shape.scale * z - base
+        bend = towards - (towards @ d1) * d1
+        bend /= np.linalg.norm(bend)
+        cumulative = np.array([0.0, flex1, flex1 + flex2])
+        directions = np.cos(cumulative)[:, None] * d1 + np.sin(cumulative)[:, None] * bend
+    else:
+        rest = _rot_z(_SPLAY[finger] + angles[finger, 0])[:, 0]
+        cumulative = np.cumsum(angles[finger, 1:])
+        directions = np.cos(cumulative)[:, None] * rest + np.sin(cumulative)[:, None] * z
+    steps = shape.lengths[finger][:, None] * directions
+    return np.concatenate([base[None], base + np.cumsum(steps, axis=0)])
+
+
+def forward_kinematics(shape: HandShape, pose: HandPose) -> HandSkeleton:
+    """Joint positions of ``shape`` in ``pose`` (angles are clipped to the joint limits)."""
     angles = pose.clipped().angles
     joints = np.zeros((NUM_JOINTS, 3))
     radii = np.zeros(NUM_JOINTS)
-    z = np.array([0.0, 0.0, 1.0])
     for finger in range(5):
-        base = shape.bases[finger]
         index = finger_joints(finger)
-        if finger == 0:
-            rotation, opposition, flex1, flex2 = angles[0]
-            rest = _rot_z(_SPLAY[0] + rotation) @ np.array([1.0, 0.0, 0.0])
-            d1 = np.cos(opposition) * rest + np.sin(opposition) * z
-            towards = shape.bases[2] + 0.02 * shape.scale * z - base
-            bend = towards - (towards @ d1) * d1
-            bend /= np.linalg.norm(bend)
-            cumulative = np.cumsum([0.0, flex1, flex2])
-            directions = [np.cos(a) * d1 + np.sin(a) * bend for a in cumulative]
-        else:
-            abduction = angles[finger, 0]
-            rest = _rot_z(_SPLAY[finger] + abduction) @ np.array([1.0, 0.0, 0.0])
-            cumulative = np.cumsum(angles[finger, 1:])
-            directions = [np.cos(a) * rest + np.sin(a) * z for a in cumulative]
-        joints[index[0]] = base
-        for k in range(3):
-            joints[index[k + 1]] = joints[index[k]] + shape.lengths[finger, k] * directions[k]
+        joints[index] = finger_chain(shape, angles, finger)
         radii[index] = shape.radii[finger]
-    skeleton = HandSkeleton(shape, joints, radii)
-    return HandSkeleton(shape, joints * skeleton.mirror, radii)
+    mirror = np.array([1.0, -1.0, 1.0]) if shape.side == 'left' else np.ones(3)
+    return HandSkeleton(shape, joints * mirror, radii)
 
 
 def _finger_sdf(skeleton: HandSkeleton, finger: int, p_right: np.ndarray) -> np.ndarray:
@@ -271,30 +274,46 @@ def hand_sdf_grid(skeleton: HandSkeleton, voxel: float) -> tuple[np.ndarray, np.
     """
     ``hand_sdf`` sampled on a grid around the hand: (values (nx, ny, nz), origin (3,)).
 
-    Each finger is evaluated only inside its own bounding box widened by the blend width
-    and a few voxels: outside it the finger is farther than the rest of the hand by more
-    than the blend width, where the smooth union equals the plain minimum. So values agree
-    with ``hand_sdf`` near the surface (all that marching cubes uses) at a fraction of
-    the cost; far from the hand they may be larger.
+    Each part (palm with wrist and thenar, each finger) is evaluated only inside its own
+    bounding box widened by the blend width and a few voxels: outside it the part is
+    farther than the rest of the hand by more than the blend width, where the smooth
+    union equals the plain minimum. So values agree with ``hand_sdf`` near the surface
+    (all that marching cubes uses) at a fraction of the cost; far from the hand they are
+    a positive constant.
     """
     lower, upper = hand_bounds(skeleton, margin=4 * voxel)
     shape_count = np.ceil((upper - lower) / voxel).astype(int) + 1
     axes = [lower[i] + voxel * np.arange(shape_count[i]) for i in range(3)]
     grid = np.stack(np.meshgrid(*axes, indexing='ij'), axis=-1)
-    points = grid.reshape(-1, 3) * skeleton.mirror
-    k_palm = _BLEND_PALM * skeleton.shape.scale
-    k_finger = _BLEND_FINGER * skeleton.shape.scale
-    values = sdf.smooth_union(_palm_sdf(skeleton, points), _thenar_sdf(skeleton, points),
-                              k_palm).reshape(grid.shape[:3])
+    shape = skeleton.shape
+    k_palm = _BLEND_PALM * shape.scale
+    k_finger = _BLEND_FINGER * shape.scale
     margin = k_finger + 3 * voxel
+
+    def block_of(lo, hi):
+        start = np.clip(np.floor((lo - lower) / voxel).astype(int), 0, shape_count)
+        stop = np.clip(np.ceil((hi - lower) / voxel).astype(int) + 1, 0, shape_count)
+        return tuple(slice(a, b) for a, b in zip(start, stop, strict=True))
+
+    # Far from every part the value only has to be positive: marching cubes reads signs
+    # there, and the surface lies inside the blocks below.
+    values = np.full(grid.shape[:3], 4 * margin)
+    a, b, radius_a, radius_b = _thenar_cone(skeleton)
+    boxes = np.concatenate([
+        (shape.palm_center - shape.palm_half)[None], (shape.palm_center + shape.palm_half)[None],
+        (shape.wrist_center - shape.wrist_half)[None],
+        (shape.wrist_center + shape.wrist_half)[None]]) * skeleton.mirror
+    lo = np.minimum(boxes.min(axis=0), np.minimum(a, b) - radius_a) - margin - k_palm
+    hi = np.maximum(boxes.max(axis=0), np.maximum(a, b) + radius_a) + margin + k_palm
+    block = block_of(lo, hi)
+    sub = grid[block].reshape(-1, 3) * skeleton.mirror
+    values[block] = sdf.smooth_union(_palm_sdf(skeleton, sub), _thenar_sdf(skeleton, sub),
+                                     k_palm).reshape(grid[block].shape[:3])
     for finger in range(5):
         index = finger_joints(finger)
         radius = skeleton.radii[index].max()
-        lo = skeleton.joints[index].min(axis=0) - radius - margin
-        hi = skeleton.joints[index].max(axis=0) + radius + margin
-        start = np.clip(np.floor((lo - lower) / voxel).astype(int), 0, shape_count)
-        stop = np.clip(np.ceil((hi - lower) / voxel).astype(int) + 1, 0, shape_count)
-        block = tuple(slice(a, b) for a, b in zip(start, stop, strict=True))
+        block = block_of(skeleton.joints[index].min(axis=0) - radius - margin,
+                          skeleton.joints[index].max(axis=0) + radius + margin)
         sub = grid[block]
         finger_d = _finger_sdf(skeleton, finger, sub.reshape(-1, 3) * skeleton.mirror)
         values[block] = sdf.smooth_union(values[block], finger_d.reshape(sub.shape[:3]),
@@ -308,17 +327,32 @@ def hand_mesh(skeleton: HandSkeleton, voxel: float = 0.002) -> trimesh.Trimesh:
     return mesh_from_grid(values, origin, voxel)
 
 
-def _round_cone_samples(a, b, radius_a, radius_b, per_segment):
-    """Points on the side of a round cone, rings of 8 from ``a`` to ``b``."""
+_RING_COS = np.cos(np.linspace(0.0, 2 * np.pi, 8, endpoint=False))
+_RING_SIN = np.sin(np.linspace(0.0, 2 * np.pi, 8, endpoint=False))
+
+
+def round_cone_samples(a: np.ndarray, b: np.ndarray, radius_a: np.ndarray,
+                       radius_b: np.ndarray, per_segment: int = 64) -> np.ndarray:
+    """
+    Points on the sides of round cones: rings of 8 points from ``a`` to ``b``.
+
+    ``a``, ``b`` are (S, 3), the radii (S,); returns (S * rings * 8, 3). Vectorised over
+    the cones because grasp closing evaluates it thousands of times per frame.
+    """
+    a, b = np.atleast_2d(a), np.atleast_2d(b)
+    radius_a, radius_b = np.atleast_1d(radius_a), np.atleast_1d(radius_b)
     rings = max(per_segment // 8, 2)
-    angles = np.linspace(0.0, 2 * np.pi, 8, endpoint=False)
-    axis = (b - a) / np.linalg.norm(b - a)
-    u = np.cross(axis, [0.0, 0.0, 1.0] if abs(axis[2]) < 0.9 else [1.0, 0.0, 0.0])
-    u /= np.linalg.norm(u)
+    axis = (b - a) / np.linalg.norm(b - a, axis=1, keepdims=True)
+    reference = np.where(np.abs(axis[:, 2:3]) < 0.9, [[0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0]])
+    u = np.cross(axis, reference)
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
     v = np.cross(axis, u)
-    t = np.linspace(0.0, 1.0, rings)[:, None, None]
-    ring = np.cos(angles)[None, :, None] * u + np.sin(angles)[None, :, None] * v
-    return (a + t * (b - a) + (radius_a + (radius_b - radius_a) * t) * ring).reshape(-1, 3)
+    t = np.linspace(0.0, 1.0, rings)
+    centers = a[:, None] + t[None, :, None] * (b - a)[:, None]            # (S, R, 3)
+    radius = radius_a[:, None] + (radius_b - radius_a)[:, None] * t[None]  # (S, R)
+    ring = (_RING_COS[None, :, None] * u[:, None] + _RING_SIN[None, :, None] * v[:, None])
+    points = centers[:, :, None] + radius[:, :, None, None] * ring[:, None]  # (S, R, 8, 3)
+    return points.reshape(-1, 3)
 
 
 def finger_skin_samples(skeleton: HandSkeleton, finger: int,
@@ -329,12 +363,15 @@ def finger_skin_samples(skeleton: HandSkeleton, finger: int,
     Returns (M, 3) points in the hand frame.
     """
     index = finger_joints(finger)
-    joints, radii = skeleton.joints[index], skeleton.radii[index]
-    points = [_round_cone_samples(joints[k], joints[k + 1], radii[k], radii[k + 1],
-                                  per_segment) for k in range(3)]
+    return chain_skin_samples(skeleton.joints[index], skeleton.radii[index], per_segment)
+
+
+def chain_skin_samples(joints: np.ndarray, radii: np.ndarray,
+                       per_segment: int = 64) -> np.ndarray:
+    """Skin points of a finger given its 4 joints (4, 3) and radii (4,)."""
+    sides = round_cone_samples(joints[:3], joints[1:], radii[:3], radii[1:], per_segment)
     tip_direction = (joints[3] - joints[2]) / np.linalg.norm(joints[3] - joints[2])
-    points.append((joints[3] + radii[3] * tip_direction)[None])
-    return np.concatenate(points)
+    return np.concatenate([sides, (joints[3] + radii[3] * tip_direction)[None]])
 
 
 def skin_samples(skeleton: HandSkeleton, per_segment: int = 64,
@@ -352,7 +389,7 @@ def skin_samples(skeleton: HandSkeleton, per_segment: int = 64,
         parts.append(np.full(len(finger_points), finger + 1))
     # The thenar pad, as a round cone of its own (see _thenar_sdf).
     thenar = _thenar_cone(skeleton)
-    pad = _round_cone_samples(*thenar, per_segment)
+    pad = round_cone_samples(*thenar, per_segment)
     points.append(pad)
     parts.append(np.zeros(len(pad), int))
     shape = skeleton.shape
