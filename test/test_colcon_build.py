@@ -62,7 +62,8 @@ def test_colcon_install_layout(colcon_install):
     share = colcon_install / 'share' / 'c2f_sdf_ros'
     for name in ('package.xml', 'launch/replay_camera.launch.py', 'config/replay_camera.yaml',
                  'config/fastdds_localhost.xml', 'rviz/c2f_sdf_ros.rviz',
-                 'msg/HandObjectReconstruction.msg'):
+                 'msg/HandObjectReconstruction.msg', 'sample/camera.yaml',
+                 'sample/color/000000.png', 'sample/mesh/000000_hand.ply'):
         assert (share / name).is_file(), name
 
 

@@ -26,8 +26,13 @@ from c2f_sdf_ros.geometry.camera import CameraIntrinsics
 FRAMES = 4
 
 
-@pytest.fixture(scope='module')
-def synth_dir(tmp_path_factory):
+SAMPLE = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'sample'
+
+
+@pytest.fixture(scope='module', params=['generated', 'bundled sample'])
+def synth_dir(request, tmp_path_factory):
+    if request.param == 'bundled sample':
+        return SAMPLE
     root = tmp_path_factory.mktemp('synth')
     ids = generate(root, FRAMES, seed=11, split='test', workers=1)
     assert ids == [f'{i:06d}' for i in range(FRAMES)]
@@ -117,7 +122,7 @@ def test_every_frame_has_contact_and_at_most_5mm_penetration(synth_dir):
 
 def test_files_are_complete_and_free_of_nan(synth_dir):
     folder = FrameFolder(synth_dir)
-    assert len(folder) == FRAMES
+    assert len(folder) == len(json.loads((synth_dir / 'info.json').read_text())['frames'])
     for index, (frame_id, meta) in enumerate(frames(synth_dir)):
         frame = folder.read(index)
         mask = np.asarray(Image.open(synth_dir / 'mask' / f'{frame_id}.png'))
