@@ -1,0 +1,92 @@
+"""Point features (eq. 3) and the 3D point-aligned implicit function (3D PIFu, eq. 4)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F  # noqa: N812
+
+
+class PointEmbedding(nn.Module):
+    """
+    Eq. (3): F_k = ReLU(BN(W0 F3d_k) + BN(W1 P_k) + BN(W2 D_k)).
+
+    Inputs: image features at the depth points (B, N, C), their positions (B, N, 3) and
+    coarse signed distances (B, N, 2) (hand, object); output (B, N, C). With
+    ``use_sdf`` False (no refinement) the distance term is left out.
+    """
+
+    def __init__(self, channels: int, use_sdf: bool = True):
+        super().__init__()
+        self.use_sdf = use_sdf
+        self.feature = nn.Sequential(nn.Conv1d(channels, channels, 1), nn.BatchNorm1d(channels))
+        self.position = nn.Sequential(nn.Conv1d(3, channels, 1), nn.BatchNorm1d(channels))
+        if use_sdf:
+            self.distance = nn.Sequential(nn.Conv1d(2, channels, 1), nn.BatchNorm1d(channels))
+
+    def forward(self, features, positions, distances=None) -> torch.Tensor:
+        """Embed each depth point."""
+        x = self.feature(features.transpose(1, 2)) + self.position(positions.transpose(1, 2))
+        if self.use_sdf:
+            x = x + self.distance(distances.transpose(1, 2))
+        return F.relu(x).transpose(1, 2)
+
+
+def pifu_weights(distance: torch.Tensor, surface_distance: torch.Tensor | None,
+                 alpha: torch.Tensor | float, eps: float = 1e-6) -> torch.Tensor:
+    """
+    Eq. (4) weights: w_k = 1 / (d_k + alpha |D_k|), normalised over the K neighbours.
+
+    ``distance`` (B, Q, K) query-to-point distances, ``surface_distance`` (B, Q, K) the
+    points' coarse signed distances (None: distance only). The paper sums unnormalised
+    weights; normalising (as the reference code does) keeps the feature scale independent
+    of how dense the points are, and |D| keeps the denominator positive inside surfaces.
+    Masked neighbours carry an infinite distance and get weight 0.
+    """
+    denominator = distance + eps
+    if surface_distance is not None:
+        denominator = denominator + alpha * surface_distance.abs()
+    weights = 1.0 / denominator
+    return weights / weights.sum(-1, keepdim=True).clamp_min(eps)
+
+
+class PointAlignedFeature(nn.Module):
+    """
+    3D PIFu aggregation for one branch (hand or object).
+
+    For each query (B, Q, 3) take the K nearest valid depth points (B, N, 3) in 3D and
+    average their embedded features (B, N, C) with eq. (4) weights; the scale alpha is
+    learned (softplus keeps it >= 0). Output (B, Q, C). ``valid`` (B, N) masks background
+    and missing points; at least K points must be valid per image.
+    """
+
+    def __init__(self, neighbours: int = 16, use_sdf: bool = True):
+        super().__init__()
+        self.neighbours = neighbours
+        self.use_sdf = use_sdf
+        self.raw_alpha = nn.Parameter(torch.zeros(()))
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        """The learned distance scale (>= 0)."""
+        return F.softplus(self.raw_alpha)
+
+    def forward(self, queries, points, features, surface_distance, valid):
+        """Aggregate point features at the queries."""
+        distance = torch.cdist(queries, points)                       # (B, Q, N)
+        distance = distance.masked_fill(~valid[:, None, :], float('inf'))
+        nearest, index = distance.topk(self.neighbours, dim=-1, largest=False)
+        gathered = torch.gather(
+            features[:, None].expand(-1, queries.shape[1], -1, -1), 2,
+            index[..., None].expand(-1, -1, -1, features.shape[-1]))  # (B, Q, K, C)
+        d_k = None
+        if self.use_sdf:
+            d_k = torch.gather(surface_distance[:, None].expand(-1, queries.shape[1], -1), 2,
+                               index)
+        # Invalid neighbours (fewer valid points than K) have inf distance -> weight 0.
+        finite = torch.isfinite(nearest)
+        weights = pifu_weights(torch.where(finite, nearest, torch.zeros_like(nearest)), d_k,
+                               self.alpha)
+        weights = torch.where(finite, weights, torch.zeros_like(weights))
+        weights = weights / weights.sum(-1, keepdim=True).clamp_min(1e-6)
+        return (weights[..., None] * gathered).sum(2)

@@ -1,0 +1,154 @@
+"""The C2F-SDF model: shapes, eq. (4), gradients, one training step, checkpoints."""
+
+import json
+
+import pytest
+import torch
+
+from c2f_sdf_ros.model.c2f_sdf import C2FSDF, ModelInput
+from c2f_sdf_ros.model.checkpoint import load_model, save_model
+from c2f_sdf_ros.model.config import ModelConfig, VARIANTS
+from c2f_sdf_ros.model.decoders import SdfDecoder
+from c2f_sdf_ros.model.encoder import RgbdEncoder, RgbdFusion
+from c2f_sdf_ros.model.heads import HeatmapHead, JointHead, ObjectCenterHead
+from c2f_sdf_ros.model.pifu import PointAlignedFeature, PointEmbedding, pifu_weights
+
+SMALL = dict(image_size=64, base_channels=8, feature_channels=16, global_channels=16,
+             decoder_width=32, num_points=64, neighbours=4, heatmap_size=8, center_bins=8)
+
+
+def small_config(variant='full', **overrides):
+    return ModelConfig(variant=variant, **{**SMALL, **overrides})
+
+
+def make_inputs(config, batch=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    s, n = config.image_size, config.num_points
+    K = torch.tensor([[80.0, 0.0, s / 2 - 0.5], [0.0, 80.0, s / 2 - 0.5], [0.0, 0.0, 1.0]])
+    points = torch.rand(batch, n, 3, generator=g) * 2 - 1
+    valid = torch.ones(batch, n, dtype=torch.bool)
+    valid[:, -5:] = False
+    return ModelInput(rgb=torch.randn(batch, 3, s, s, generator=g),
+                      depth=torch.rand(batch, 1, s, s, generator=g) * 2 - 1,
+                      crop_K=K.expand(batch, 3, 3).clone(),
+                      root=torch.tensor([0.0, 0.0, 0.5]).expand(batch, 3).clone(),
+                      points=points, points_valid=valid)
+
+
+def test_module_shapes():
+    encoder = RgbdEncoder(8, 16, 12)
+    feature_map, global_feature = encoder(torch.randn(2, 3, 64, 64), torch.randn(2, 1, 64, 64))
+    assert feature_map.shape == (2, 16, 16, 16) and global_feature.shape == (2, 12)
+    rgb_only = RgbdEncoder(8, 16, 12, use_depth=False)
+    assert rgb_only(torch.randn(1, 3, 64, 64))[0].shape == (1, 16, 16, 16)
+    fused = RgbdFusion(4)(torch.randn(2, 4, 5, 5), torch.randn(2, 4, 5, 5))
+    assert [t.shape for t in fused] == [(2, 4, 5, 5)] * 3
+    assert SdfDecoder(10, 32, 5)(torch.randn(2, 7, 10)).shape == (2, 7)
+    assert JointHead(12)(torch.randn(2, 12)).shape == (2, 21, 3)
+    assert ObjectCenterHead(12, 8)(torch.randn(2, 12)).shape == (2, 3)
+    assert HeatmapHead(12, 16)(torch.randn(2, 12)).shape == (2, 2, 16, 16, 16)
+    embed = PointEmbedding(16)
+    assert embed(torch.randn(2, 9, 16), torch.randn(2, 9, 3),
+                 torch.randn(2, 9, 2)).shape == (2, 9, 16)
+    pifu = PointAlignedFeature(4)
+    out = pifu(torch.randn(2, 5, 3), torch.randn(2, 9, 3), torch.randn(2, 9, 16),
+               torch.randn(2, 9), torch.ones(2, 9, dtype=torch.bool))
+    assert out.shape == (2, 5, 16)
+
+
+def test_full_resolution_feature_map_is_64x64():
+    encoder = RgbdEncoder(8, 16, 16)
+    assert encoder(torch.randn(1, 3, 256, 256), torch.randn(1, 1, 256, 256))[0].shape == \
+        (1, 16, 64, 64)
+
+
+@pytest.mark.parametrize('variant', VARIANTS)
+def test_every_variant_outputs(variant):
+    config = small_config(variant)
+    model = C2FSDF(config).eval()
+    out = model(make_inputs(config), torch.rand(2, 11, 3) * 2 - 1)
+    for key in ('coarse_hand', 'coarse_object', 'fine_hand', 'fine_object'):
+        assert out[key].shape == (2, 11) and torch.isfinite(out[key]).all()
+    assert out['joints'].shape == (2, 21, 3)
+    assert out['object_center'].shape == (2, 3)
+    assert out['heatmap'].shape == (2, 2, 8, 8, 8)
+    assert ('point_sdf' in out) == (variant == 'full')
+    assert hasattr(model.encoder, 'depth') == (variant != 'pixel_rgb')
+
+
+def test_eq4_weights_match_a_hand_computation():
+    d = torch.tensor([[[0.1, 0.2, 0.4]]])
+    D = torch.tensor([[[0.05, -0.1, 0.0]]])
+    alpha = 2.0
+    raw = [1 / (0.1 + 2 * 0.05), 1 / (0.2 + 2 * 0.1), 1 / (0.4 + 0.0)]  # [5, 2.5, 2.5]
+    expected = torch.tensor(raw) / sum(raw)
+    torch.testing.assert_close(pifu_weights(d, D, alpha, eps=0.0)[0, 0], expected)
+    torch.testing.assert_close(pifu_weights(d, None, alpha, eps=0.0)[0, 0],
+                               torch.tensor([1 / 0.1, 1 / 0.2, 1 / 0.4]) / 17.5)
+
+
+def test_pifu_picks_the_nearest_valid_points_in_3d():
+    pifu = PointAlignedFeature(neighbours=2, use_sdf=False)
+    points = torch.tensor([[[0.0, 0.0, 0.0], [0.0, 0.0, 1.0], [5.0, 0.0, 0.0],
+                            [0.0, 0.0, 0.1]]])
+    features = torch.tensor([[[1.0], [2.0], [100.0], [3.0]]])
+    valid = torch.tensor([[True, True, True, False]])   # the nearest (0.1) is masked
+    out = pifu(torch.zeros(1, 1, 3), points, features, None, valid)
+    # Neighbours at distances 0 (feature 1) and 1 (feature 2): weights ~1/eps and 1.
+    assert 1.0 <= out.item() < 1.01
+
+
+def test_gradient_reaches_every_parameter():
+    config = small_config('full', semantic_threshold=10.0)
+    model = C2FSDF(config).train()
+    out = model(make_inputs(config), torch.rand(2, 11, 3) * 2 - 1)
+    loss = sum(v.float().pow(2).mean() for v in out.values())
+    loss.backward()
+    missing = [name for name, p in model.named_parameters()
+               if p.grad is None or not torch.any(p.grad != 0)]
+    assert missing == []
+
+
+def test_safetensors_round_trip_is_bit_exact(tmp_path):
+    config = small_config('full')
+    torch.manual_seed(3)
+    model = C2FSDF(config).eval()
+    inputs, queries = make_inputs(config), torch.rand(2, 11, 3) * 2 - 1
+    with torch.no_grad():
+        before = model(inputs, queries)
+    save_model(tmp_path / 'model', model, info={'command': 'test'})
+    loaded, info = load_model(tmp_path / 'model.safetensors')
+    assert info == {'command': 'test'}
+    with torch.no_grad():
+        after = loaded.eval()(inputs, queries)
+    for key in before:
+        assert torch.equal(before[key], after[key]), key
+
+
+def test_corrupt_missing_and_mismatched_checkpoints_fail_clearly(tmp_path):
+    model = C2FSDF(small_config('full'))
+    save_model(tmp_path / 'model', model)
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        load_model(tmp_path / 'nothing')
+    weights = tmp_path / 'model.safetensors'
+    data = weights.read_bytes()
+    weights.write_bytes(data[:len(data) // 2])
+    with pytest.raises(ValueError, match='corrupt or not a safetensors file'):
+        load_model(tmp_path / 'model')
+    save_model(tmp_path / 'model', model)
+    config = json.loads((tmp_path / 'model.json').read_text())
+    config['model']['decoder_width'] = 64
+    (tmp_path / 'model.json').write_text(json.dumps(config))
+    with pytest.raises(ValueError, match='does not match its config.*wrong shape'):
+        load_model(tmp_path / 'model')
+    config['model']['no_such_key'] = 1
+    (tmp_path / 'model.json').write_text(json.dumps(config))
+    with pytest.raises(ValueError, match='not a c2f_sdf_ros model config'):
+        load_model(tmp_path / 'model')
+
+
+def test_bad_config_is_rejected():
+    with pytest.raises(ValueError, match='variant must be one of'):
+        ModelConfig(variant='rgb')
+    with pytest.raises(ValueError, match='multiple of 32'):
+        ModelConfig(image_size=100)
