@@ -7,7 +7,7 @@ import torch
 
 from c2f_sdf_ros.model.c2f_sdf import C2FSDF, ModelInput
 from c2f_sdf_ros.model.checkpoint import load_model, save_model
-from c2f_sdf_ros.model.config import ModelConfig, VARIANTS
+from c2f_sdf_ros.model.config import VARIANTS, ModelConfig
 from c2f_sdf_ros.model.decoders import SdfDecoder
 from c2f_sdf_ros.model.encoder import RgbdEncoder, RgbdFusion
 from c2f_sdf_ros.model.heads import HeatmapHead, JointHead, ObjectCenterHead
@@ -152,3 +152,38 @@ def test_bad_config_is_rejected():
         ModelConfig(variant='rgb')
     with pytest.raises(ValueError, match='multiple of 32'):
         ModelConfig(image_size=100)
+
+
+def test_one_training_step_lowers_the_loss_on_a_fixed_batch():
+    from c2f_sdf_ros.train.losses import c2f_sdf_loss
+
+    torch.manual_seed(0)
+    config = small_config('full', decoder_dropout=0.0)
+    model = C2FSDF(config).train()
+    inputs, queries = make_inputs(config), torch.rand(2, 32, 3) * 2 - 1
+    g = torch.Generator().manual_seed(1)
+    targets = {'sdf_hand': torch.randn(2, 32, generator=g) * 0.05,
+               'sdf_object': torch.randn(2, 32, generator=g) * 0.05,
+               'joints': torch.randn(2, 21, 3, generator=g) * 0.3,
+               'object_center': torch.randn(2, 3, generator=g) * 0.3,
+               'heatmap': torch.rand(2, 2, 8, 8, 8, generator=g)}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(2):
+        optimizer.zero_grad()
+        loss, terms = c2f_sdf_loss(model(inputs, queries), targets)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        assert set(terms) == {'coarse_hand', 'coarse_object', 'fine_hand', 'fine_object',
+                              'joints', 'object_center', 'heatmap'}
+    assert losses[1] < losses[0]
+
+
+def test_clamped_l1_clamps_both_sides():
+    from c2f_sdf_ros.train.losses import clamped_l1
+
+    prediction = torch.tensor([0.5, 0.01, -0.2])
+    target = torch.tensor([0.06, 0.02, -0.01])
+    # clamp 0.05: |0.05-0.05| + |0.01-0.02| + |-0.05+0.01| = 0 + 0.01 + 0.04
+    torch.testing.assert_close(clamped_l1(prediction, target, 0.05), torch.tensor(0.05 / 3))

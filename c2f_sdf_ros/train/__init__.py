@@ -1,0 +1,1 @@
+"""Training: losses, data batching, the training loop (no ROS)."""
