@@ -7,21 +7,16 @@ from c2f_sdf_ros.data.frame_folder import FrameFolder
 from c2f_sdf_ros.ros.conversions import color_image_to_rgb, depth_image_to_m
 from c2f_sdf_ros.ros.rgbd_input import RgbdInput
 from helpers.frames import frame_index, make_frame_folder
-from helpers.processes import RosTestNode, process_log, start_node, stop_process
+from helpers.processes import process_log, start_node, stop_process
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
+# Namespace of the test_node fixture (conftest.py) and of the nodes these tests start.
+TEST_NAMESPACE = '/replay_test'
 
 
 @pytest.fixture(scope='module')
 def frames60(tmp_path_factory):
     return make_frame_folder(tmp_path_factory.mktemp('frames60'), 60)
-
-
-@pytest.fixture
-def test_node():
-    node = RosTestNode('camera_io_test', namespace='/replay_test')
-    yield node
-    node.close()
 
 
 def test_replay_60_frames_at_30hz_arrive_synchronized(frames60, test_node, tmp_path):

@@ -7,9 +7,11 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from c2f_sdf_ros.ros.conversions import intrinsics_to_camera_info, numpy_to_image
 from helpers.frames import D435_640, make_frame, make_frame_folder
-from helpers.processes import RosTestNode, process_log, start_node, stop_process
+from helpers.processes import process_log, start_node, stop_process
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
+# Namespace of the test_node fixture (conftest.py) and of the nodes these tests start.
+TEST_NAMESPACE = '/monitor_test'
 MONITOR = 'c2f_sdf_ros.ros.rgbd_monitor_node'
 REPLAY = 'c2f_sdf_ros.ros.replay_camera_node'
 
@@ -17,13 +19,6 @@ REPLAY = 'c2f_sdf_ros.ros.replay_camera_node'
 @pytest.fixture(scope='module')
 def frames5(tmp_path_factory):
     return make_frame_folder(tmp_path_factory.mktemp('frames5'), 5)
-
-
-@pytest.fixture
-def test_node():
-    node = RosTestNode('monitor_test', namespace='/monitor_test')
-    yield node
-    node.close()
 
 
 def collect_diagnostics(test_node):

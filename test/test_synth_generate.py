@@ -14,13 +14,12 @@ import trimesh
 
 from c2f_sdf_ros.data.frame_folder import FrameFolder
 from c2f_sdf_ros.data.synth.generate import (
-    MASK_HAND,
-    MASK_OBJECT,
     SDF_NEAR_SAMPLES,
     SDF_UNIFORM_SAMPLES,
     SynthConfig,
     generate,
 )
+from c2f_sdf_ros.data.synth.render import LABEL_HAND, LABEL_OBJECT
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
 
 FRAMES = 4
@@ -69,7 +68,7 @@ def test_depth_agrees_with_the_ground_truth_meshes(synth_dir):
         depth = folder.read(index).depth
         mask = np.asarray(Image.open(synth_dir / 'mask' / f'{frame_id}.png'))
         camera = camera_of(meta)
-        v, u = np.nonzero(((mask == MASK_HAND) | (mask == MASK_OBJECT)) & (depth > 0))
+        v, u = np.nonzero(((mask == LABEL_HAND) | (mask == LABEL_OBJECT)) & (depth > 0))
         assert len(v) > 100
         directions = np.stack([(u - camera.cx) / camera.fx, (v - camera.cy) / camera.fy,
                                np.ones(len(u))], -1)
@@ -127,7 +126,7 @@ def test_files_are_complete_and_free_of_nan(synth_dir):
         frame = folder.read(index)
         mask = np.asarray(Image.open(synth_dir / 'mask' / f'{frame_id}.png'))
         assert mask.shape == frame.depth.shape and set(np.unique(mask)) <= {0, 1, 2}
-        assert (mask == MASK_HAND).sum() > 0 and (mask == MASK_OBJECT).sum() > 0
+        assert (mask == LABEL_HAND).sum() > 0 and (mask == LABEL_OBJECT).sum() > 0
         assert np.isfinite(frame.depth).all() and (frame.depth > 0).mean() > 0.5
         assert np.isfinite(np.load(synth_dir / 'sdf' / f'{frame_id}.npy')).all()
         numbers = json.dumps(meta)

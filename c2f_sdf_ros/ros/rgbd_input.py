@@ -52,10 +52,9 @@ class RgbdInput:
                  sync_queue_size: int = 10, sync_slop: float = 0.05, exact_sync: bool = False,
                  callback_group: CallbackGroup | None = None):
         self._node = node
-        self._callback = callback
         self._reliability = qos_reliability
         self._lock = threading.Lock()
-        self._sync = TimeSynchronizer(3, self._on_match, sync_queue_size,
+        self._sync = TimeSynchronizer(3, callback, sync_queue_size,
                                       0.0 if exact_sync else sync_slop)
         self._received_at_last_diagnosis = [0, 0, 0]
         self._matched_at_last_diagnosis = 0
@@ -83,9 +82,6 @@ class RgbdInput:
     def _on_message(self, index: int, msg) -> None:
         with self._lock:
             self._sync.add(index, stamp_to_ns(msg.header.stamp), msg)
-
-    def _on_match(self, color: Image, depth: Image, info: CameraInfo) -> None:
-        self._callback(color, depth, info)
 
     def _on_incompatible_qos(self, topic: str, info: QoSRequestedIncompatibleQoSInfo) -> None:
         self.incompatible_qos_events += 1

@@ -30,6 +30,9 @@ from c2f_sdf_ros.data.synth.hand import hand_mesh, hand_sdf, sample_hand_shape
 from c2f_sdf_ros.data.synth.objects import object_mesh, sample_object
 from c2f_sdf_ros.data.synth.render import (
     CAMERA_PRESETS,
+    LABEL_BACKGROUND,
+    LABEL_HAND,
+    LABEL_OBJECT,
     SceneMesh,
     apply_depth_sensor,
     look_at,
@@ -38,7 +41,6 @@ from c2f_sdf_ros.data.synth.render import (
 
 FORMAT_VERSION = 1
 SPLITS = ('train', 'val', 'test')
-MASK_BACKGROUND, MASK_HAND, MASK_OBJECT = 0, 1, 2
 # Signed-distance samples per frame: this many near each surface, half inside and half
 # outside it (as the reference training uses), plus uniform ones around the hand.
 SDF_NEAR_SAMPLES = 1000
@@ -265,11 +267,11 @@ def generate_frame(seed: int, split: str, index: int,
     camera = CAMERA_PRESETS[camera_name]
     skin = np.clip(SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.92, 1.08, 3), 0, 1)
     hand_albedo = np.clip(skin + rng.normal(0.0, 0.015, (len(hand_world.vertices), 3)), 0, 1)
-    scene = [SceneMesh(hand_world, MASK_HAND, hand_albedo),
-             SceneMesh(object_world, MASK_OBJECT,
+    scene = [SceneMesh(hand_world, LABEL_HAND, hand_albedo),
+             SceneMesh(object_world, LABEL_OBJECT,
                        _object_albedo(rng, object_mesh_local.vertices)),
-             SceneMesh(table, MASK_BACKGROUND, _table_albedo(rng))]
-    scene += [SceneMesh(m, MASK_BACKGROUND, tuple(rng.uniform(0.05, 0.95, 3)))
+             SceneMesh(table, LABEL_BACKGROUND, _table_albedo(rng))]
+    scene += [SceneMesh(m, LABEL_BACKGROUND, tuple(rng.uniform(0.05, 0.95, 3)))
               for m in distractors]
 
     best = None
@@ -282,8 +284,8 @@ def generate_frame(seed: int, split: str, index: int,
         world_T_camera = look_at(center + distance * direction, center)
         result = render(scene, camera, world_T_camera, rng)
         pixels = camera.width * camera.height
-        visible = {'hand': int((result.mask == MASK_HAND).sum()),
-                   'object': int((result.mask == MASK_OBJECT).sum())}
+        visible = {'hand': int((result.mask == LABEL_HAND).sum()),
+                   'object': int((result.mask == LABEL_OBJECT).sum())}
         score = min(visible[k] / (_MIN_VISIBLE[k] * pixels) for k in visible)
         if best is None or score > best[0]:
             best = (score, world_T_camera, result, visible)

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from c2f_sdf_ros.data.frame_folder import COLOR_DIR, DEPTH_DIR
+from c2f_sdf_ros.data.synth.render import LABEL_HAND, LABEL_OBJECT
 
 MASK_DIR = 'mask'
 META_DIR = 'meta'
@@ -29,7 +30,7 @@ HAND_BONES = ((0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8),
 FINGER_COLORS = ('#e41a1c', '#ff7f00', '#4daf4a', '#377eb8', '#984ea3')
 
 # Overlay colours of mask labels 1 (hand) and 2 (object).
-MASK_COLORS = {1: (1.0, 0.0, 0.0), 2: (0.0, 0.3, 1.0)}
+MASK_COLORS = {LABEL_HAND: (1.0, 0.0, 0.0), LABEL_OBJECT: (0.0, 0.3, 1.0)}
 MASK_ALPHA = 0.5
 
 PANEL_INCHES = 2.4  # panel width; height follows the image aspect ratio

@@ -104,13 +104,3 @@ def apply(transform: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Rigid ``transform`` (4, 4) applied to points ``p`` (N, 3)."""
     return p @ transform[:3, :3].T + transform[:3, 3]
 
-
-def gradient(sdf, p: np.ndarray, eps: float = 1e-5) -> np.ndarray:
-    """Unit gradient of ``sdf`` at ``p`` by central differences (outward normals)."""
-    grads = []
-    for axis in range(3):
-        offset = np.zeros(3)
-        offset[axis] = eps
-        grads.append(sdf(p + offset) - sdf(p - offset))
-    g = np.stack(grads, axis=-1)
-    return g / np.maximum(np.linalg.norm(g, axis=-1, keepdims=True), 1e-12)
