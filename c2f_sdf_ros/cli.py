@@ -20,6 +20,9 @@ NODE_COMMANDS = {
 TOOL_COMMANDS = {
     'synth': ('c2f_sdf_ros.data.synth.cli',
               'render synthetic hand-object RGB-D frames with exact ground truth'),
+    'train': ('c2f_sdf_ros.train.cli', 'train the C2F-SDF model (one process or torchrun)'),
+    'eval': ('c2f_sdf_ros.eval.cli',
+             'score trained weights: Chamfer, F-scores, penetration (both protocols)'),
     'bench-transport': ('c2f_sdf_ros.ros.transport_bench',
                         'measure synchronized RGB-D frames delivered between processes'),
 }

@@ -98,8 +98,10 @@ def test_pifu_picks_the_nearest_valid_points_in_3d():
     assert 1.0 <= out.item() < 1.01
 
 
-def test_gradient_reaches_every_parameter():
-    config = small_config('full', semantic_threshold=10.0)
+@pytest.mark.parametrize('variant', VARIANTS)
+def test_gradient_reaches_every_parameter(variant):
+    # Every parameter must get a gradient: DistributedDataParallel requires it.
+    config = small_config(variant, semantic_threshold=10.0)
     model = C2FSDF(config).train()
     out = model(make_inputs(config), torch.rand(2, 11, 3) * 2 - 1)
     loss = sum(v.float().pow(2).mean() for v in out.values())

@@ -12,7 +12,7 @@ from c2f_sdf_ros.model.config import ModelConfig
 from c2f_sdf_ros.model.decoders import SdfDecoder
 from c2f_sdf_ros.model.encoder import RgbdEncoder
 from c2f_sdf_ros.model.heads import NUM_JOINTS, HeatmapHead, JointHead, ObjectCenterHead
-from c2f_sdf_ros.model.pifu import PointAlignedFeature, PointEmbedding
+from c2f_sdf_ros.model.pifu import PointAlignedFeature, PointEmbedding, nearest_points
 
 
 @dataclass
@@ -147,25 +147,34 @@ class C2FSDF(nn.Module):
         return Encoding(feature_map, global_feature, joints, center, heatmap, point_features,
                         point_sdf, point_valid, inputs.points, inputs.crop_K, inputs.root)
 
-    def query(self, encoding: Encoding, queries: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Coarse and fine signed distances (B, Q) of hand and object at the queries."""
-        coarse_hand, coarse_object = self._coarse(encoding.global_feature, queries,
-                                                  encoding.joints)
+    def query(self, encoding: Encoding, queries: torch.Tensor,
+              coarse: bool = True) -> dict[str, torch.Tensor]:
+        """
+        Signed distances (B, Q) of hand and object at ``queries`` (B, Q, 3).
+
+        Keys fine_hand, fine_object, and with ``coarse`` also coarse_hand, coarse_object
+        (meshing needs only the fine ones).
+        """
         parts = [self._pixel_aligned(encoding.feature_map, queries, encoding.crop_K,
                                      encoding.root), queries,
                  *self._guidance(queries, encoding.joints)]
         hand_parts, object_parts = list(parts), list(parts)
         if self.config.uses_points:
             sdf = encoding.point_sdf
+            neighbours = nearest_points(queries, encoding.points, encoding.point_valid,
+                                        self.config.neighbours)
             hand_parts.append(self.pifu_hand(
                 queries, encoding.points, encoding.point_features,
-                None if sdf is None else sdf[..., 0], encoding.point_valid))
+                None if sdf is None else sdf[..., 0], encoding.point_valid, neighbours))
             object_parts.append(self.pifu_object(
                 queries, encoding.points, encoding.point_features,
-                None if sdf is None else sdf[..., 1], encoding.point_valid))
-        return {'coarse_hand': coarse_hand, 'coarse_object': coarse_object,
-                'fine_hand': self.fine_hand(torch.cat(hand_parts, -1)),
-                'fine_object': self.fine_object(torch.cat(object_parts, -1))}
+                None if sdf is None else sdf[..., 1], encoding.point_valid, neighbours))
+        out = {'fine_hand': self.fine_hand(torch.cat(hand_parts, -1)),
+               'fine_object': self.fine_object(torch.cat(object_parts, -1))}
+        if coarse:
+            out['coarse_hand'], out['coarse_object'] = self._coarse(
+                encoding.global_feature, queries, encoding.joints)
+        return out
 
     def forward(self, inputs: ModelInput, queries: torch.Tensor) -> dict[str, torch.Tensor]:
         """Everything for training: heads and signed distances at ``queries`` (B, Q, 3)."""

@@ -29,6 +29,10 @@ class SdfDecoder(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(width, 1)
+        # Start near zero: the clamped L1 loss has no gradient for predictions beyond the
+        # clamp, and the default init puts most of them there.
+        nn.init.normal_(self.out.weight, std=1e-3)
+        nn.init.zeros_(self.out.bias)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Signed distance per query."""

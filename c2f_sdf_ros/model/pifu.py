@@ -50,6 +50,19 @@ def pifu_weights(distance: torch.Tensor, surface_distance: torch.Tensor | None,
     return weights / weights.sum(-1, keepdim=True).clamp_min(eps)
 
 
+def nearest_points(queries: torch.Tensor, points: torch.Tensor, valid: torch.Tensor,
+                   k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """
+    The ``k`` nearest valid points (3D) of each query.
+
+    queries (B, Q, 3), points (B, N, 3), valid (B, N) -> distances and indices (B, Q, k);
+    invalid points come last with an infinite distance.
+    """
+    distance = torch.cdist(queries, points)                            # (B, Q, N)
+    distance = distance.masked_fill(~valid[:, None, :], float('inf'))
+    return distance.topk(k, dim=-1, largest=False)
+
+
 class PointAlignedFeature(nn.Module):
     """
     3D PIFu aggregation for one branch (hand or object).
@@ -64,25 +77,30 @@ class PointAlignedFeature(nn.Module):
         super().__init__()
         self.neighbours = neighbours
         self.use_sdf = use_sdf
-        self.raw_alpha = nn.Parameter(torch.zeros(()))
+        # alpha only weighs the surface distance: without it there is nothing to learn.
+        self.raw_alpha = nn.Parameter(torch.zeros(())) if use_sdf else None
 
     @property
-    def alpha(self) -> torch.Tensor:
+    def alpha(self) -> torch.Tensor | float:
         """The learned distance scale (>= 0)."""
-        return F.softplus(self.raw_alpha)
+        return F.softplus(self.raw_alpha) if self.use_sdf else 0.0
 
-    def forward(self, queries, points, features, surface_distance, valid):
-        """Aggregate point features at the queries."""
-        distance = torch.cdist(queries, points)                       # (B, Q, N)
-        distance = distance.masked_fill(~valid[:, None, :], float('inf'))
-        nearest, index = distance.topk(self.neighbours, dim=-1, largest=False)
-        gathered = torch.gather(
-            features[:, None].expand(-1, queries.shape[1], -1, -1), 2,
-            index[..., None].expand(-1, -1, -1, features.shape[-1]))  # (B, Q, K, C)
-        d_k = None
-        if self.use_sdf:
-            d_k = torch.gather(surface_distance[:, None].expand(-1, queries.shape[1], -1), 2,
-                               index)
+    def forward(self, queries, points, features, surface_distance, valid, neighbours=None):
+        """
+        Aggregate point features at the queries.
+
+        ``neighbours`` optionally passes ``nearest_points(queries, points, valid, K)``
+        computed once for both branches (they share queries and points).
+        """
+        if neighbours is None:
+            neighbours = nearest_points(queries, points, valid, self.neighbours)
+        nearest, index = neighbours
+        # Flat indexing instead of gather on an expanded (B, Q, N, C) view: its backward
+        # would allocate that whole tensor; index backward accumulates into (B*N, C).
+        flat = index + torch.arange(points.shape[0], device=index.device)[:, None, None] \
+            * points.shape[1]
+        gathered = features.reshape(-1, features.shape[-1])[flat]     # (B, Q, K, C)
+        d_k = surface_distance.reshape(-1)[flat] if self.use_sdf else None
         # Invalid neighbours (fewer valid points than K) have inf distance -> weight 0.
         finite = torch.isfinite(nearest)
         weights = pifu_weights(torch.where(finite, nearest, torch.zeros_like(nearest)), d_k,

@@ -85,7 +85,7 @@ def crop_box(camera: CameraIntrinsics, root: np.ndarray, config: CropConfig,
     return Crop(float(u0), float(v0), float(side), crop_camera)
 
 
-def _resample(image: np.ndarray, crop: Crop, size: int, resample) -> np.ndarray:
+def resample_crop(image: np.ndarray, crop: Crop, size: int, resample) -> np.ndarray:
     """Cut ``crop`` out of ``image`` (zero outside) and resize it to size x size."""
     pil = Image.fromarray(image)
     # PIL's pixel k spans [k, k + 1): our pixel-centre coordinate u is PIL's u + 0.5.
@@ -131,9 +131,9 @@ def make_sample(color: np.ndarray, depth: np.ndarray, camera: CameraIntrinsics,
     """
     s = config.image_size
     crop = crop_box(camera, root, config, jitter)
-    rgb = _resample(color, crop, s, Image.Resampling.BILINEAR).astype(np.float32) / 255.0
+    rgb = resample_crop(color, crop, s, Image.Resampling.BILINEAR).astype(np.float32) / 255.0
     rgb = (rgb - IMAGENET_MEAN) / IMAGENET_STD
-    depth_crop = _resample(depth.astype(np.float32), crop, s, Image.Resampling.NEAREST)
+    depth_crop = resample_crop(depth.astype(np.float32), crop, s, Image.Resampling.NEAREST)
     valid = depth_crop > 0
     near = valid & (np.abs(depth_crop - root[2]) <= config.depth_half_range)
     depth_norm = np.where(near, (depth_crop - root[2]) / config.depth_half_range, 1.0)

@@ -1,0 +1,1 @@
+"""Evaluation: metrics and the c2f-sdf eval command."""

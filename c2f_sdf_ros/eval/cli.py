@@ -1,0 +1,142 @@
+"""``c2f-sdf eval``: score trained weights on a synthetic folder under both protocols."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import pathlib
+import sys
+import time
+
+from PIL import Image
+import torch
+from tqdm import tqdm
+
+from c2f_sdf_ros.eval import report
+from c2f_sdf_ros.eval.evaluate import (
+    PROTOCOLS,
+    EvalConfig,
+    ModelRunner,
+    evaluate_frame,
+    load_truth,
+    summarise,
+)
+from c2f_sdf_ros.model.checkpoint import load_model
+from c2f_sdf_ros.train.dataset import SynthFolder
+from c2f_sdf_ros.train.sample import CropConfig, crop_box, resample_crop
+from c2f_sdf_ros.train.trainer import resolve_device
+
+GALLERY_SIZE = 192
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of ``c2f-sdf eval``."""
+    p = argparse.ArgumentParser(prog='c2f-sdf eval', description=__doc__)
+    p.add_argument('--weights', action='append', required=True,
+                   help='model path (PATH.safetensors + PATH.json); repeat to compare models')
+    p.add_argument('--dataset', choices=['synth'], default='synth', help='dataset kind')
+    p.add_argument('--data', required=True, help='test folder (c2f-sdf synth --split test)')
+    p.add_argument('--frames', type=int, default=0, help='evaluate the first N frames (0: all)')
+    p.add_argument('--protocol', choices=['both', *PROTOCOLS], default='both')
+    p.add_argument('--resolution', type=int, default=128, help='lattice side (default 128)')
+    p.add_argument('--seed', type=int, default=0, help='sampling seed (default 0)')
+    p.add_argument('--root-noise', type=float, default=0.015,
+                   help='deployable protocol: initial root error std, m (default 0.015)')
+    p.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda[:N]'")
+    p.add_argument('--threads', type=int, default=0, help='CPU threads (0: all cores)')
+    p.add_argument('--out', help='write metrics.md, metrics.json, per_frame.jsonl and plots')
+    p.add_argument('--gallery', type=int, default=4, help='frames in the gallery (with --out)')
+    p.add_argument('--json', action='store_true', help='print one JSON object of the metrics')
+    p.add_argument('--quiet', action='store_true', help='no progress bar')
+    return p
+
+
+def _labels(paths: list[str], variants: list[str]) -> list[str]:
+    labels = list(variants)
+    if len(set(labels)) < len(labels):
+        labels = [f'{v} ({pathlib.Path(p).stem})'
+                  for p, v in zip(paths, variants, strict=True)]
+    return labels
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.frames < 0 or args.resolution < 8 or args.root_noise < 0 or args.gallery < 0:
+        print('c2f-sdf eval: error: --frames, --gallery and --root-noise must be >= 0, '
+              '--resolution >= 8', file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    try:
+        device = resolve_device(args.device)
+        folder = SynthFolder(args.data)
+        models = [load_model(path, str(device)) for path in args.weights]
+    except (ValueError, FileNotFoundError) as error:
+        print(f'c2f-sdf eval: error: {error}', file=sys.stderr)
+        return 2
+    protocols = PROTOCOLS if args.protocol == 'both' else (args.protocol,)
+    config = EvalConfig(resolution=args.resolution, seed=args.seed, root_noise=args.root_noise)
+    count = len(folder) if args.frames == 0 else min(args.frames, len(folder))
+    labels = _labels(args.weights, [m.config.variant for m, _ in models])
+    out = pathlib.Path(args.out) if args.out else None
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+
+    per_frame = {label: {p: [] for p in protocols} for label in labels}
+    gallery_rows = []
+    started = time.perf_counter()
+    bar = tqdm(total=count * len(models), unit='frame', disable=args.quiet, file=sys.stderr)
+    for index in range(count):
+        frame = folder.read(index)
+        truth_hand, truth_object = load_truth(folder, index)
+        view = crop_box(frame.camera, frame.root, CropConfig(image_size=GALLERY_SIZE))
+        row = []
+        if out and index < args.gallery:
+            row = [resample_crop(frame.color, view, GALLERY_SIZE, Image.Resampling.BILINEAR),
+                   report.render_meshes([(truth_hand, report.HAND_COLOR),
+                                         (truth_object, report.OBJECT_COLOR)], view.camera)]
+        for label, (model, _) in zip(labels, models, strict=True):
+            runner = ModelRunner(model, config, device)
+            results, predictions = evaluate_frame(runner, frame, truth_hand, truth_object,
+                                                  index, protocols)
+            for protocol, metrics in results.items():
+                per_frame[label][protocol].append({'frame': frame.frame_id, **metrics})
+            if row:
+                row += [report.render_meshes([(predictions[p].hand, report.HAND_COLOR),
+                                              (predictions[p].object, report.OBJECT_COLOR)],
+                                             view.camera) for p in protocols]
+            bar.update(1)
+        if row:
+            gallery_rows.append(row)
+    bar.close()
+    summaries = {label: {p: summarise(rows) for p, rows in protocols_rows.items()}
+                 for label, protocols_rows in per_frame.items()}
+    table = report.markdown_table(summaries)
+    info = {'data': str(folder.root), 'frames': count, 'eval': config.to_dict(),
+            'weights': dict(zip(labels, args.weights, strict=True)),
+            'seconds': round(time.perf_counter() - started, 1)}
+    if out:
+        (out / 'metrics.md').write_text(table)
+        (out / 'metrics.json').write_text(json.dumps({'info': info, 'results': summaries},
+                                                     indent=1, allow_nan=True))
+        with open(out / 'per_frame.jsonl', 'w') as stream:
+            for label, protocols_rows in per_frame.items():
+                for protocol, rows in protocols_rows.items():
+                    for row in rows:
+                        stream.write(json.dumps({'model': label, 'protocol': protocol,
+                                                 **row}) + '\n')
+        report.plot_distributions(per_frame, out / 'distributions.png')
+        if gallery_rows:
+            titles = ['colour', 'ground truth'] + [f'{label}\n{p}' for label in labels
+                                                   for p in protocols]
+            report.gallery(gallery_rows, titles, out / 'gallery.png')
+    if args.json:
+        clean = {label: {p: {k: (None if isinstance(v, float) and math.isnan(v) else v)
+                             for k, v in s.items()} for p, s in protocols_s.items()}
+                 for label, protocols_s in summaries.items()}
+        print(json.dumps(clean[labels[0]] if len(labels) == 1 else clean))
+    else:
+        print(table, end='')
+    return 0

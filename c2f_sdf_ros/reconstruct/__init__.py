@@ -1,0 +1,1 @@
+"""Frame to meshes: model inference, lattices and marching cubes (ROS-free)."""

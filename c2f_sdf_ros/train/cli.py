@@ -1,0 +1,101 @@
+"""``c2f-sdf train``: train C2F-SDF on synthetic frame folders (one process or torchrun)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shlex
+import sys
+
+import torch
+
+from c2f_sdf_ros.model.config import VARIANTS, ModelConfig
+from c2f_sdf_ros.train.trainer import TrainConfig, Trainer
+
+# Model sizes selectable by name; 'paper' is the published one, 'cpu' the shipped weights'
+# (a quarter of the compute: 128 px crops, half-width encoder and decoders).
+MODEL_PRESETS = {
+    'paper': {},
+    'cpu': dict(image_size=128, base_channels=32, feature_channels=64, decoder_width=256),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of ``c2f-sdf train``."""
+    p = argparse.ArgumentParser(
+        prog='c2f-sdf train', description=__doc__,
+        epilog='Multi-GPU (or multi-process CPU): torchrun --nproc_per_node N '
+               '-m c2f_sdf_ros.cli train ...')
+    p.add_argument('--dataset', choices=['synth'], default='synth',
+                   help='dataset kind (synthetic folders written by c2f-sdf synth)')
+    p.add_argument('--data', required=True, help='training folder')
+    p.add_argument('--val', required=True, help='validation folder')
+    p.add_argument('--out', required=True, help='output folder for checkpoints and log')
+    p.add_argument('--variant', choices=VARIANTS, default='full',
+                   help="paper Table 1 variant (default 'full')")
+    p.add_argument('--size', choices=sorted(MODEL_PRESETS), default='paper',
+                   help='model size preset (default paper)')
+    p.add_argument('--model-json', help='JSON object of ModelConfig fields to override')
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)
+                if f.default is not dataclasses.MISSING}
+    for name, kind in (('steps', int), ('batch_size', int), ('lr', float),
+                       ('weight_decay', float), ('warmup_steps', int), ('num_queries', int),
+                       ('val_every', int), ('val_frames', int), ('checkpoint_every', int),
+                       ('workers', int), ('seed', int)):
+        p.add_argument('--' + name.replace('_', '-'), type=kind, default=defaults[name],
+                       help=f'(default {defaults[name]})')
+    p.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda[:N]'")
+    p.add_argument('--no-amp', action='store_true', help='no bfloat16 autocast on CUDA')
+    p.add_argument('--no-augment', action='store_true', help='train without augmentation')
+    p.add_argument('--threads', type=int, default=0,
+                   help='CPU threads per process (0: cores / processes)')
+    p.add_argument('--resume', action='store_true', help='continue from OUT/last')
+    p.add_argument('--quiet', action='store_true', help='no progress bar')
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """TrainConfig from parsed arguments; ValueError on bad values."""
+    model = dict(MODEL_PRESETS[args.size], variant=args.variant)
+    if args.model_json:
+        try:
+            model.update(json.loads(args.model_json))
+        except json.JSONDecodeError as error:
+            raise ValueError(f'--model-json is not JSON: {error}') from error
+    kwargs = {name: getattr(args, name) for name in (
+        'steps', 'batch_size', 'lr', 'weight_decay', 'warmup_steps', 'num_queries',
+        'val_every', 'val_frames', 'checkpoint_every', 'workers', 'seed', 'device')}
+    config = TrainConfig(args.data, args.val, args.out, ModelConfig.from_dict(model),
+                         amp=not args.no_amp, **kwargs)
+    if args.no_augment:
+        config = dataclasses.replace(config, augmentation=dataclasses.replace(
+            config.augmentation, root_jitter=0.0, scale_jitter=0.0, rotation_deg=0.0,
+            brightness=0.0, contrast=0.0, saturation=0.0, depth_noise=0.0,
+            depth_dropout=0.0))
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except (ValueError, TypeError) as error:
+        print(f'c2f-sdf train: error: {error}', file=sys.stderr)
+        return 2
+    world = int(os.environ.get('WORLD_SIZE', '1'))
+    torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // world))
+    command = shlex.join(['c2f-sdf', 'train', *argv])
+    try:
+        trainer = Trainer(config, command, resume=args.resume, progress=not args.quiet)
+    except (ValueError, FileNotFoundError) as error:
+        print(f'c2f-sdf train: error: {error}', file=sys.stderr)
+        return 2
+    result = trainer.run()
+    if trainer.rank == 0:
+        print(json.dumps({'step': trainer.step, 'train_seconds': round(trainer.train_seconds, 1),
+                          **{k: round(v, 6) for k, v in result.items()}}))
+    return 0

@@ -1,0 +1,227 @@
+"""
+Training and evaluation samples from synthetic frame folders (``c2f-sdf synth`` output).
+
+Each item is one frame turned into model inputs and normalised targets by
+``c2f_sdf_ros.train.sample``. Training items are augmented (``Augmentation``); evaluation
+items use the ground-truth root and crop, as the papers' protocol does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+import json
+import math
+import pathlib
+
+import numpy as np
+from PIL import Image
+import torch
+from torch.utils.data import Dataset
+
+from c2f_sdf_ros.geometry.camera import CameraIntrinsics
+from c2f_sdf_ros.train.sample import CropConfig, make_sample, make_targets
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """
+    Random changes applied to each training frame.
+
+    Attributes
+    ----------
+    root_jitter : float
+        Std (m) of the offset added to the hand root the crop and normalisation are built
+        around; the targets follow the jittered root, so the joint head learns to find
+        the wrist from a rough root (clipped at 2.5 std).
+    scale_jitter : float
+        Crop side scaled by 1 + U(-x, x).
+    rotation_deg : float
+        In-plane rotation U(-x, x) about the optical axis (image and 3D targets together).
+    brightness, contrast, saturation : float
+        Colour factors 1 + U(-x, x).
+    depth_noise : float
+        Std (m) of extra Gaussian depth noise.
+    depth_dropout : float
+        Fraction of depth pixels set to missing.
+
+    """
+
+    root_jitter: float = 0.01
+    scale_jitter: float = 0.1
+    rotation_deg: float = 20.0
+    brightness: float = 0.3
+    contrast: float = 0.3
+    saturation: float = 0.3
+    depth_noise: float = 0.002
+    depth_dropout: float = 0.02
+
+    def to_dict(self) -> dict:
+        """Plain dict."""
+        return asdict(self)
+
+
+@dataclass
+class SynthFrame:
+    """One synthetic frame with the ground truth training needs (camera frame, metres)."""
+
+    frame_id: str
+    color: np.ndarray          # (H, W, 3) uint8
+    depth: np.ndarray          # (H, W) float32 metres, 0 = none
+    camera: CameraIntrinsics
+    root: np.ndarray           # (3,)
+    joints: np.ndarray         # (21, 3)
+    object_center: np.ndarray  # (3,)
+    sdf: np.ndarray            # (M, 5) [x, y, z, sdf_hand, sdf_object]
+    side: str
+
+
+class SynthFolder:
+    """
+    Read access to a ``c2f-sdf synth`` folder.
+
+    Raises ValueError if ``root`` is not one (no info.json / meta).
+    """
+
+    def __init__(self, root: str | pathlib.Path):
+        self.root = pathlib.Path(root)
+        info = self.root / 'info.json'
+        if not info.is_file():
+            raise ValueError(f'{self.root} is not a synthetic data folder (no info.json)')
+        self.info = json.loads(info.read_text())
+        self.ids = sorted(p.stem for p in (self.root / 'meta').glob('*.json'))
+        if not self.ids:
+            raise ValueError(f'{self.root} holds no frames (meta/*.json)')
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def meta(self, index: int) -> dict:
+        """The frame's meta JSON."""
+        return json.loads((self.root / 'meta' / f'{self.ids[index]}.json').read_text())
+
+    def mesh_paths(self, index: int) -> tuple[pathlib.Path, pathlib.Path]:
+        """Ground-truth hand and object PLY (camera frame)."""
+        frame_id = self.ids[index]
+        return (self.root / 'mesh' / f'{frame_id}_hand.ply',
+                self.root / 'mesh' / f'{frame_id}_object.ply')
+
+    def read(self, index: int) -> SynthFrame:
+        """Load frame ``index``."""
+        frame_id = self.ids[index]
+        meta = self.meta(index)
+        cam = meta['camera']
+        camera = CameraIntrinsics.from_matrix(np.array(cam['K']), cam['width'], cam['height'])
+        color = np.asarray(Image.open(self.root / 'color' / f'{frame_id}.png').convert('RGB'))
+        depth = np.asarray(Image.open(self.root / 'depth' / f'{frame_id}.png'), np.float32)
+        return SynthFrame(
+            frame_id, color, depth / 1000.0, camera, np.array(meta['hand_root'], float),
+            np.array(meta['joints_3d'], float), np.array(meta['camera_T_object'])[:3, 3],
+            np.load(self.root / 'sdf' / f'{frame_id}.npy').astype(np.float64),
+            meta['hand_side'])
+
+
+def rotate_frame(color: np.ndarray, depth: np.ndarray, camera: CameraIntrinsics,
+                 angle: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """
+    Roll the camera by ``angle`` (rad) about its optical axis.
+
+    Returns the new color and depth images (same intrinsics) and the 3x3 rotation R that
+    maps old camera coordinates to new ones (x' = R x). Exact for any fx, fy: pixels are
+    rotated in normalised image coordinates.
+    """
+    c, s = math.cos(angle), math.sin(angle)
+    rotation = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    # Output pixel u' -> normalised n' -> n = R^T n' -> input pixel u. PIL's pixel k spans
+    # [k, k + 1), so its coordinate is ours + 0.5.
+    f = np.diag([camera.fx, camera.fy])
+    affine = f @ rotation[:2, :2].T @ np.linalg.inv(f)
+    centre = np.array([camera.cx + 0.5, camera.cy + 0.5])
+    offset = centre - affine @ centre
+    data = (affine[0, 0], affine[0, 1], offset[0], affine[1, 0], affine[1, 1], offset[1])
+    size = (camera.width, camera.height)
+    color = np.asarray(Image.fromarray(color).transform(
+        size, Image.Transform.AFFINE, data, resample=Image.Resampling.BILINEAR))
+    depth = np.asarray(Image.fromarray(depth.astype(np.float32)).transform(
+        size, Image.Transform.AFFINE, data, resample=Image.Resampling.NEAREST))
+    return color, depth, rotation
+
+
+def _jitter_color(color: np.ndarray, aug: Augmentation, rng: np.random.Generator) -> np.ndarray:
+    x = color.astype(np.float32)
+    x = x * (1 + rng.uniform(-aug.brightness, aug.brightness))
+    mean = x.mean()
+    x = (x - mean) * (1 + rng.uniform(-aug.contrast, aug.contrast)) + mean
+    gray = x.mean(-1, keepdims=True)
+    x = (x - gray) * (1 + rng.uniform(-aug.saturation, aug.saturation)) + gray
+    return np.clip(x, 0, 255).astype(np.uint8)
+
+
+def _noisy_depth(depth: np.ndarray, aug: Augmentation, rng: np.random.Generator) -> np.ndarray:
+    valid = depth > 0
+    noisy = depth + rng.normal(0.0, aug.depth_noise, depth.shape).astype(np.float32)
+    keep = valid & (rng.random(depth.shape) >= aug.depth_dropout) & (noisy > 0)
+    return np.where(keep, noisy, 0.0).astype(np.float32)
+
+
+def frame_item(frame: SynthFrame, crop: CropConfig, num_queries: int, heatmap_size: int,
+               rng: np.random.Generator, augmentation: Augmentation | None = None) -> dict:
+    """
+    Model inputs and targets of one frame (numpy, see ``make_sample``/``make_targets``).
+
+    Without ``augmentation`` the crop is built around the ground-truth root (the papers'
+    evaluation protocol).
+    """
+    color, depth, camera = frame.color, frame.depth, frame.camera
+    root, joints, center, sdf = frame.root, frame.joints, frame.object_center, frame.sdf
+    jitter = None
+    if augmentation is not None:
+        aug = augmentation
+        if aug.rotation_deg > 0:
+            angle = math.radians(rng.uniform(-aug.rotation_deg, aug.rotation_deg))
+            color, depth, rotation = rotate_frame(color, depth, camera, angle)
+            root, joints, center = root @ rotation.T, joints @ rotation.T, center @ rotation.T
+            sdf = np.concatenate([sdf[:, :3] @ rotation.T, sdf[:, 3:]], 1)
+        color = _jitter_color(color, aug, rng)
+        depth = _noisy_depth(depth, aug, rng)
+        offset = np.clip(rng.normal(0.0, aug.root_jitter, 3), -2.5 * aug.root_jitter,
+                         2.5 * aug.root_jitter)
+        root = root + offset
+        jitter = np.array([0.0, 0.0, rng.uniform(-aug.scale_jitter, aug.scale_jitter)])
+    sample = make_sample(color, depth, camera, root, crop, rng, jitter)
+    sample.update(make_targets(sdf, joints, center, root, crop.norm_scale, num_queries,
+                               heatmap_size, rng))
+    return sample
+
+
+class SynthDataset(Dataset):
+    """
+    Torch dataset over a synthetic folder.
+
+    Item ``i`` is deterministic given (seed, epoch, i): call ``set_epoch`` each epoch so
+    augmentations differ between epochs and not between runs.
+    """
+
+    def __init__(self, root: str | pathlib.Path, crop: CropConfig, num_queries: int,
+                 heatmap_size: int, augmentation: Augmentation | None = None, seed: int = 0,
+                 limit: int | None = None):
+        self.folder = SynthFolder(root)
+        self.crop = crop
+        self.num_queries = num_queries
+        self.heatmap_size = heatmap_size
+        self.augmentation = augmentation
+        self.seed = seed
+        self.epoch = 0
+        self.length = len(self.folder) if limit is None else min(limit, len(self.folder))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the random stream of ``epoch``."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        item = frame_item(self.folder.read(index), self.crop, self.num_queries,
+                          self.heatmap_size, rng, self.augmentation)
+        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in item.items()}

@@ -1,0 +1,372 @@
+"""
+The training loop: AdamW, cosine learning rate, periodic validation, resumable checkpoints.
+
+One process trains on one device; under ``torchrun`` each process takes one shard of every
+epoch and gradients are averaged by DistributedDataParallel (NCCL on GPUs, gloo on CPUs).
+Checkpoints are safetensors: the model as ``<name>.safetensors`` + ``<name>.json`` (see
+``c2f_sdf_ros.model.checkpoint``) and the optimizer as ``<name>.optim.safetensors`` +
+``<name>.optim.json``; nothing is pickled.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+import json
+import math
+import os
+import pathlib
+import time
+
+import numpy as np
+from safetensors.torch import load_file, save_file
+import torch
+from torch import distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Sampler
+from tqdm import tqdm
+
+from c2f_sdf_ros.model.c2f_sdf import C2FSDF, ModelInput
+from c2f_sdf_ros.model.checkpoint import load_model, save_model
+from c2f_sdf_ros.model.config import ModelConfig
+from c2f_sdf_ros.train.dataset import Augmentation, SynthDataset
+from c2f_sdf_ros.train.losses import LossWeights, c2f_sdf_loss
+from c2f_sdf_ros.train.sample import CropConfig
+
+INPUT_KEYS = ('rgb', 'depth', 'crop_K', 'root', 'points', 'points_valid')
+
+
+@dataclass
+class TrainConfig:
+    """
+    Everything a training run depends on (recorded next to its weights).
+
+    Attributes
+    ----------
+    train_dir, val_dir : str
+        Synthetic folders (``c2f-sdf synth``) to train and validate on.
+    out_dir : str
+        Where checkpoints (``last``, ``best``) and ``log.jsonl`` go.
+    model : ModelConfig
+        Architecture and variant.
+    steps : int
+        Optimizer steps (each ``batch_size`` frames per process).
+    batch_size : int
+        Frames per step and process.
+    lr, weight_decay : float
+        AdamW; the rate warms up linearly over ``warmup_steps`` then follows a cosine to
+        ``lr * final_lr_fraction``.
+    num_queries : int
+        SDF samples per frame and step (half near the hand, half near the object).
+    crop_half_extent, depth_half_range : float
+        See ``CropConfig``.
+    val_every, val_frames : int
+        Validate every that many steps on the first ``val_frames`` validation frames.
+    checkpoint_every : int
+        Save ``last`` every that many steps (and at the end).
+    workers : int
+        Data loader processes per training process.
+    seed : int
+        Initialisation and data order.
+    device : str
+        'auto' (CUDA when there is one), 'cpu' or 'cuda[:N]'.
+    amp : bool
+        bfloat16 autocast on CUDA (ignored on CPU).
+    augmentation, loss : Augmentation, LossWeights
+        Training-time augmentation and loss weights.
+
+    """
+
+    train_dir: str
+    val_dir: str
+    out_dir: str
+    model: ModelConfig = field(default_factory=ModelConfig)
+    steps: int = 1000
+    batch_size: int = 8
+    lr: float = 3e-4
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    final_lr_fraction: float = 0.02
+    num_queries: int = 1024
+    crop_half_extent: float = 0.16
+    depth_half_range: float = 0.25
+    val_every: int = 250
+    val_frames: int = 40
+    checkpoint_every: int = 250
+    workers: int = 1
+    seed: int = 0
+    device: str = 'auto'
+    amp: bool = True
+    augmentation: Augmentation = field(default_factory=Augmentation)
+    loss: LossWeights = field(default_factory=LossWeights)
+
+    def __post_init__(self):
+        for name in ('steps', 'batch_size', 'num_queries', 'val_every', 'checkpoint_every'):
+            if getattr(self, name) < 1:
+                raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}')
+        if self.lr <= 0 or self.weight_decay < 0 or self.workers < 0 or self.val_frames < 0:
+            raise ValueError('lr must be > 0; weight_decay, workers, val_frames >= 0')
+
+    @property
+    def crop(self) -> CropConfig:
+        """The crop settings implied by the model and this config."""
+        m = self.model
+        return CropConfig(m.image_size, self.crop_half_extent, self.depth_half_range,
+                          m.num_points, m.norm_scale)
+
+    def to_dict(self) -> dict:
+        """JSON-friendly dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        """Inverse of ``to_dict``."""
+        data = dict(data)
+        data['model'] = ModelConfig.from_dict(data.get('model', {}))
+        data['augmentation'] = Augmentation(**data.get('augmentation', {}))
+        data['loss'] = LossWeights(**data.get('loss', {}))
+        return cls(**data)
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Linear warm-up then cosine decay."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    low = config.lr * config.final_lr_fraction
+    return low + 0.5 * (config.lr - low) * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+class ShardedShuffle(Sampler):
+    """
+    A fresh permutation per epoch from (seed, epoch), split between ``world`` processes.
+
+    ``skip`` drops the first indices of this process's shard (resuming mid-epoch).
+    """
+
+    def __init__(self, size: int, seed: int, epoch: int, rank: int = 0, world: int = 1,
+                 skip: int = 0):
+        order = np.random.default_rng([seed, epoch]).permutation(size)
+        padded = np.resize(order, math.ceil(size / world) * world)  # equal shards
+        self.indices = padded[rank::world][skip:].tolist()
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def split_batch(batch: dict, device: torch.device) -> tuple[ModelInput, torch.Tensor, dict]:
+    """Collated dataset items -> (ModelInput, queries, targets) on ``device``."""
+    batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    inputs = ModelInput(*(batch[k] for k in INPUT_KEYS))
+    targets = {k: v for k, v in batch.items() if k not in INPUT_KEYS and k != 'queries'}
+    return inputs, batch['queries'], targets
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """'auto' | 'cpu' | 'cuda[:N]' -> a device; ValueError if CUDA is asked for but absent."""
+    if name == 'auto':
+        name = f'cuda:{local_rank}' if torch.cuda.is_available() else 'cpu'
+    if name.startswith('cuda') and not torch.cuda.is_available():
+        raise ValueError(f'device {name!r} requested but CUDA is not available')
+    if name != 'cpu' and not name.startswith('cuda'):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {name!r}")
+    return torch.device(name)
+
+
+def _save_optimizer(path: pathlib.Path, optimizer: torch.optim.Optimizer, extra: dict) -> None:
+    state = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for index, values in state['state'].items():
+        for name, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f'{index}.{name}'] = value.detach().contiguous().cpu()
+            else:
+                scalars[f'{index}.{name}'] = value
+    save_file(tensors, str(path.with_suffix('.optim.safetensors')))
+    path.with_suffix('.optim.json').write_text(json.dumps(
+        {'param_groups': state['param_groups'], 'scalars': scalars, **extra}, indent=1))
+
+
+def _load_optimizer(path: pathlib.Path, optimizer: torch.optim.Optimizer) -> dict:
+    meta = json.loads(path.with_suffix('.optim.json').read_text())
+    tensors = load_file(str(path.with_suffix('.optim.safetensors')))
+    state: dict[int, dict] = {}
+    for key, value in [*tensors.items(), *meta['scalars'].items()]:
+        index, name = key.split('.', 1)
+        state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({'state': state, 'param_groups': meta['param_groups']})
+    return meta
+
+
+class Trainer:
+    """Runs ``TrainConfig``; ``run()`` returns the final metrics dict."""
+
+    def __init__(self, config: TrainConfig, command: str = '', resume: bool = False,
+                 progress: bool = True):
+        self.config = config
+        self.command = command
+        self.progress = progress
+        self.world = int(os.environ.get('WORLD_SIZE', '1'))
+        self.rank = int(os.environ.get('RANK', '0'))
+        local_rank = int(os.environ.get('LOCAL_RANK', '0'))
+        self.device = resolve_device(config.device, local_rank)
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group('nccl' if self.device.type == 'cuda' else 'gloo')
+        self.out = pathlib.Path(config.out_dir)
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(config.seed)
+        self.model = C2FSDF(config.model).to(self.device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
+                                           weight_decay=config.weight_decay)
+        self.step = 0
+        self.best_val = math.inf
+        self.train_seconds = 0.0
+        if resume:
+            self._resume()
+        self.ddp = (DistributedDataParallel(self.model) if self.world > 1 else None)
+        crop = config.crop
+        self.train_set = SynthDataset(config.train_dir, crop, config.num_queries,
+                                      config.model.heatmap_size, config.augmentation,
+                                      seed=config.seed)
+        self.val_set = SynthDataset(config.val_dir, crop, config.num_queries,
+                                    config.model.heatmap_size, None, seed=config.seed,
+                                    limit=config.val_frames) if config.val_frames else None
+        self.steps_per_epoch = max(1, len(self.train_set) // (config.batch_size * self.world))
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def _resume(self) -> None:
+        last = self.out / 'last'
+        if not last.with_suffix('.safetensors').is_file():
+            raise FileNotFoundError(f'cannot resume: {last}.safetensors does not exist')
+        model, info = load_model(last, str(self.device))
+        if model.config != self.config.model:
+            raise ValueError(f'cannot resume: {last}.json has a different model config')
+        self.model.load_state_dict(model.state_dict())
+        meta = _load_optimizer(last, self.optimizer)
+        self.step = meta['step']
+        self.best_val = meta.get('best_val', math.inf)
+        self.train_seconds = meta.get('train_seconds', 0.0)
+
+    def _info(self, **extra) -> dict:
+        return {'command': self.command, 'train': self.config.to_dict(), 'step': self.step,
+                'train_seconds': round(self.train_seconds, 1), 'world_size': self.world,
+                'device': str(self.device), 'torch': torch.__version__, **extra}
+
+    def save(self, name: str, **extra) -> None:
+        """Write checkpoint ``name`` (rank 0 only)."""
+        if self.rank != 0:
+            return
+        path = self.out / name
+        save_model(path, self.model, self._info(**extra))
+        if name == 'last':
+            _save_optimizer(path, self.optimizer, {'step': self.step,
+                                                   'best_val': self.best_val,
+                                                   'train_seconds': self.train_seconds})
+
+    def log(self, record: dict) -> None:
+        """Append one JSON line to log.jsonl (rank 0 only)."""
+        if self.rank == 0:
+            with open(self.out / 'log.jsonl', 'a') as stream:
+                stream.write(json.dumps(record) + '\n')
+
+    # -- loop -------------------------------------------------------------------------------
+    def _autocast(self):
+        if self.config.amp and self.device.type == 'cuda':
+            return torch.autocast('cuda', dtype=torch.bfloat16)
+        return nullcontext()
+
+    def _loader(self, epoch: int, skip: int) -> DataLoader:
+        self.train_set.set_epoch(epoch)
+        sampler = ShardedShuffle(len(self.train_set), self.config.seed, epoch, self.rank,
+                                 self.world, skip * self.config.batch_size)
+        return DataLoader(self.train_set, self.config.batch_size, sampler=sampler,
+                          num_workers=self.config.workers, drop_last=True,
+                          pin_memory=self.device.type == 'cuda',
+                          persistent_workers=False)
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Mean validation loss terms (no augmentation, ground-truth root)."""
+        self.model.eval()
+        loader = DataLoader(self.val_set, self.config.batch_size,
+                            num_workers=self.config.workers)
+        sums: dict[str, float] = {}
+        count = 0
+        for batch in loader:
+            inputs, queries, targets = split_batch(batch, self.device)
+            with self._autocast():
+                outputs = self.model(inputs, queries)
+            total, terms = c2f_sdf_loss({k: v.float() for k, v in outputs.items()}, targets,
+                                        self.config.loss)
+            n = len(queries)
+            for name, value in {'loss': float(total), **terms}.items():
+                sums[name] = sums.get(name, 0.0) + value * n
+            count += n
+        self.model.train()
+        return {name: value / count for name, value in sums.items()}
+
+    def run(self) -> dict:
+        """Train until ``config.steps``; returns the last validation (or training) losses."""
+        config = self.config
+        net = self.ddp or self.model
+        self.model.train()
+        bar = tqdm(total=config.steps, initial=self.step, unit='step', dynamic_ncols=True,
+                   disable=not self.progress or self.rank != 0)
+        last_val: dict[str, float] = {}
+        smoothed: dict[str, float] = {}
+        while self.step < config.steps:
+            epoch, offset = divmod(self.step, self.steps_per_epoch)
+            for batch in self._loader(epoch, offset):
+                started = time.perf_counter()
+                for group in self.optimizer.param_groups:
+                    group['lr'] = learning_rate(config, self.step)
+                inputs, queries, targets = split_batch(batch, self.device)
+                with self._autocast():
+                    outputs = net(inputs, queries)
+                total, terms = c2f_sdf_loss({k: v.float() for k, v in outputs.items()},
+                                            targets, config.loss)
+                if not torch.isfinite(total):
+                    raise FloatingPointError(f'loss is {float(total)} at step {self.step}')
+                self.optimizer.zero_grad(set_to_none=True)
+                total.backward()
+                self.optimizer.step()
+                self.step += 1
+                self.train_seconds += time.perf_counter() - started
+                terms['loss'] = float(total.detach())
+                for name, value in terms.items():
+                    smoothed[name] = value if name not in smoothed else \
+                        0.9 * smoothed[name] + 0.1 * value
+                bar.update(1)
+                bar.set_postfix(loss=f'{smoothed["loss"]:.4f}',
+                                hand=f'{smoothed["fine_hand"]:.4f}',
+                                obj=f'{smoothed["fine_object"]:.4f}',
+                                joints=f'{smoothed["joints"]:.4f}', refresh=False)
+                if self.step % 20 == 0 or self.step == config.steps:
+                    self.log({'step': self.step, 'epoch': epoch,
+                              'lr': learning_rate(config, self.step - 1),
+                              'train_seconds': round(self.train_seconds, 1),
+                              **{f'train_{k}': round(v, 6) for k, v in smoothed.items()}})
+                finished = self.step == config.steps
+                if self.val_set is not None and (self.step % config.val_every == 0
+                                                 or finished) and self.rank == 0:
+                    last_val = self.validate()
+                    self.log({'step': self.step, **{f'val_{k}': round(v, 6)
+                                                    for k, v in last_val.items()}})
+                    bar.write(f'step {self.step}: val loss {last_val["loss"]:.4f} (hand '
+                              f'{last_val["fine_hand"]:.4f}, object '
+                              f'{last_val["fine_object"]:.4f})')
+                    if last_val['loss'] < self.best_val:
+                        self.best_val = last_val['loss']
+                        self.save('best', val=last_val)
+                if self.step % config.checkpoint_every == 0 or finished:
+                    self.save('last', val=last_val)
+                if finished:
+                    break
+        bar.close()
+        if self.world > 1:
+            dist.barrier()
+        return last_val or {k: v for k, v in smoothed.items()}

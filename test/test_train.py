@@ -1,0 +1,170 @@
+"""Training data, augmentation, the training loop (incl. resume and torchrun/gloo), eval CLI."""
+
+import json
+import math
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from c2f_sdf_ros.geometry.camera import CameraIntrinsics
+from c2f_sdf_ros.model.checkpoint import load_model
+from c2f_sdf_ros.train.dataset import Augmentation, SynthDataset, SynthFolder, rotate_frame
+from c2f_sdf_ros.train.sample import CropConfig
+from c2f_sdf_ros.train.trainer import ShardedShuffle, TrainConfig, learning_rate
+
+SAMPLE = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'sample'
+TINY = dict(image_size=64, base_channels=8, feature_channels=16, global_channels=16,
+            decoder_width=32, decoder_layers=3, num_points=64, neighbours=4, heatmap_size=8,
+            center_bins=8)
+
+
+def tiny_dataset(augmentation=None, seed=0):
+    crop = CropConfig(image_size=64, num_points=64)
+    return SynthDataset(SAMPLE, crop, 32, 8, augmentation, seed=seed)
+
+
+def test_items_have_the_model_shapes_and_are_deterministic_per_epoch():
+    data = tiny_dataset(Augmentation(), seed=3)
+    item = data[1]
+    shapes = {k: tuple(v.shape) for k, v in item.items()}
+    assert shapes == {'rgb': (3, 64, 64), 'depth': (1, 64, 64), 'crop_K': (3, 3),
+                      'root': (3,), 'points': (64, 3), 'points_valid': (64,),
+                      'queries': (32, 3), 'sdf_hand': (32,), 'sdf_object': (32,),
+                      'joints': (21, 3), 'object_center': (3,), 'heatmap': (2, 8, 8, 8)}
+    again = data[1]
+    assert all(torch.equal(item[k], again[k]) for k in item)
+    data.set_epoch(1)
+    assert not torch.equal(item['rgb'], data[1]['rgb'])
+    assert all(torch.isfinite(v.float()).all() for v in item.values())
+
+
+def test_without_augmentation_the_wrist_is_the_origin():
+    item = tiny_dataset()[0]
+    assert item['joints'][0].abs().max() < 1e-6
+    meta = SynthFolder(SAMPLE).meta(0)
+    np.testing.assert_allclose(item['root'].numpy(), meta['hand_root'], atol=1e-6)
+
+
+def test_root_jitter_moves_the_wrist_target_by_the_jitter():
+    aug = Augmentation(root_jitter=0.02, scale_jitter=0, rotation_deg=0, brightness=0,
+                       contrast=0, saturation=0, depth_noise=0, depth_dropout=0)
+    item = tiny_dataset(aug)[0]
+    meta = SynthFolder(SAMPLE).meta(0)
+    offset = np.array(meta['hand_root']) - item['root'].numpy()       # wrist - jittered root
+    np.testing.assert_allclose(item['joints'][0].numpy(), offset * 6.2 / 2, atol=1e-5)
+    assert 0 < np.linalg.norm(offset) <= 0.05 * math.sqrt(3) + 1e-9
+
+
+def test_rotate_frame_is_a_camera_roll_even_with_unequal_focal_lengths():
+    camera = CameraIntrinsics(160, 120, 150.0, 110.0, 81.3, 58.2)
+    point = np.array([0.05, -0.03, 0.6])
+    color = np.zeros((120, 160, 3), np.uint8)
+    u, v = np.round(camera.project(point[None])[0]).astype(int)
+    color[v - 1:v + 2, u - 1:u + 2] = 255
+    depth = np.full((120, 160), 0.6, np.float32)
+    new_color, new_depth, rotation = rotate_frame(color, depth, camera, math.radians(35))
+    expected = camera.project((rotation @ point)[None])[0]
+    found = np.argwhere(new_color[..., 0] == new_color[..., 0].max()).mean(0)[::-1]
+    np.testing.assert_allclose(found, expected, atol=1.0)
+    assert np.allclose(rotation @ rotation.T, np.eye(3))
+    assert new_depth.dtype == np.float32
+
+
+def test_learning_rate_warms_up_then_decays_and_shards_cover_the_epoch():
+    config = TrainConfig('a', 'b', 'c', steps=100, warmup_steps=10, lr=1e-3,
+                         final_lr_fraction=0.1)
+    rates = [learning_rate(config, s) for s in range(100)]
+    assert rates[0] == pytest.approx(1e-4) and max(rates) == pytest.approx(1e-3)
+    assert rates[-1] == pytest.approx(1e-4, rel=0.01)
+    assert all(a >= b for a, b in zip(rates[10:-1], rates[11:], strict=True))
+    shards = [ShardedShuffle(10, seed=1, epoch=2, rank=r, world=2).indices for r in (0, 1)]
+    assert sorted(shards[0] + shards[1]) == list(range(10))
+    assert ShardedShuffle(10, 1, 2, 0, 2, skip=2).indices == shards[0][2:]
+    with pytest.raises(ValueError):
+        TrainConfig('a', 'b', 'c', steps=0)
+
+
+def run_cli(*args, env=None, timeout=300):
+    return subprocess.run([sys.executable, '-m', 'c2f_sdf_ros.cli', *args], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def train_args(out, steps, variant='full', *extra):
+    return ['train', '--data', str(SAMPLE), '--val', str(SAMPLE), '--out', str(out),
+            '--variant', variant, '--model-json', json.dumps(TINY), '--steps', str(steps),
+            '--batch-size', '2', '--num-queries', '64', '--val-every', '2', '--val-frames',
+            '2', '--checkpoint-every', '2', '--warmup-steps', '1', '--workers', '0',
+            '--threads', '1', '--quiet', *extra]
+
+
+def test_train_cli_writes_safetensors_checkpoints_and_resumes(tmp_path):
+    done = run_cli(*train_args(tmp_path, 2))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary['step'] == 2 and math.isfinite(summary['loss'])
+    model, info = load_model(tmp_path / 'last')
+    assert info['step'] == 2 and info['command'].startswith('c2f-sdf train')
+    assert info['train']['model']['variant'] == 'full'
+    assert (tmp_path / 'best.safetensors').is_file()
+    assert (tmp_path / 'last.optim.safetensors').is_file()
+    first = {k: v.clone() for k, v in model.state_dict().items()}
+
+    resumed = run_cli(*train_args(tmp_path, 4), '--resume')
+    assert resumed.returncode == 0, resumed.stderr
+    model, info = load_model(tmp_path / 'last')
+    assert info['step'] == 4
+    assert any(not torch.equal(first[k], v) for k, v in model.state_dict().items())
+    log = (tmp_path / 'log.jsonl').read_text().splitlines()
+    steps = [json.loads(line)['step'] for line in log]
+    assert max(steps) == 4
+
+    wrong = run_cli(*train_args(tmp_path, 6, 'pixel_rgb'), '--resume')
+    assert wrong.returncode == 2 and 'different model config' in wrong.stderr
+
+
+def test_train_cli_rejects_bad_arguments_clearly(tmp_path):
+    bad = run_cli(*train_args(tmp_path, 2), '--model-json', '{"image_size": 50}')
+    assert bad.returncode == 2 and 'image_size' in bad.stderr
+    missing = run_cli('train', '--data', str(tmp_path), '--val', str(SAMPLE), '--out',
+                      str(tmp_path / 'o'))
+    assert missing.returncode == 2 and 'not a synthetic data folder' in missing.stderr
+    resume = run_cli(*train_args(tmp_path / 'new', 2), '--resume')
+    assert resume.returncode == 2 and 'cannot resume' in resume.stderr
+
+
+@pytest.mark.slow
+def test_torchrun_trains_with_two_gloo_processes(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    done = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+         '--master_port', str(29500 + os.getpid() % 1000), '-m', 'c2f_sdf_ros.cli',
+         *train_args(tmp_path, 2)], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    _, info = load_model(tmp_path / 'last')
+    assert info['world_size'] == 2 and info['step'] == 2
+    # Only rank 0 prints the summary and writes the log.
+    assert done.stdout.count('"step": 2') == 1
+
+
+def test_eval_cli_prints_json_per_protocol_and_writes_reports(tmp_path):
+    assert run_cli(*train_args(tmp_path / 'w', 1)).returncode == 0
+    done = run_cli('eval', '--weights', str(tmp_path / 'w' / 'last'), '--data', str(SAMPLE),
+                   '--frames', '1', '--resolution', '16', '--json', '--out',
+                   str(tmp_path / 'e'), '--gallery', '1', '--quiet', '--threads', '1')
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert set(result) == {'paper', 'deployable'}
+    for protocol in result.values():
+        assert protocol['frames'] == 1
+        assert {'cd_h', 'f_h@1', 'f_h@5', 'cd_o', 'f_o@5', 'f_o@10'} <= set(protocol)
+    for name in ('metrics.md', 'metrics.json', 'per_frame.jsonl', 'distributions.png',
+                 'gallery.png'):
+        assert (tmp_path / 'e' / name).is_file()
+    assert '| full | paper | 1 |' in (tmp_path / 'e' / 'metrics.md').read_text()
+    bad = run_cli('eval', '--weights', str(tmp_path / 'nothing'), '--data', str(SAMPLE))
+    assert bad.returncode == 2 and 'does not exist' in bad.stderr
