@@ -16,6 +16,7 @@ setup(
     license='MIT',
     python_requires='>=3.10',
     packages=find_packages(include=('c2f_sdf_ros', 'c2f_sdf_ros.*')),
+    package_data={'c2f_sdf_ros': ['weights/*.safetensors', 'weights/*.json']},
     # open3d is needed too: `open3d` or the smaller `open3d-cpu` (requirements.txt) both
     # provide it, so it is not named here.
     install_requires=['numpy', 'pyyaml', 'pillow', 'trimesh', 'scipy', 'scikit-image',

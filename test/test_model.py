@@ -189,3 +189,13 @@ def test_clamped_l1_clamps_both_sides():
     target = torch.tensor([0.06, 0.02, -0.01])
     # clamp 0.05: |0.05-0.05| + |0.01-0.02| + |-0.05+0.01| = 0 + 0.01 + 0.04
     torch.testing.assert_close(clamped_l1(prediction, target, 0.05), torch.tensor(0.05 / 3))
+
+
+def test_shipped_weights_load_and_record_how_they_were_made():
+    from c2f_sdf_ros.model.checkpoint import SHIPPED_WEIGHTS
+    assert SHIPPED_WEIGHTS.with_suffix('.safetensors').stat().st_size < 50e6
+    model, info = load_model(SHIPPED_WEIGHTS)
+    assert model.config.variant == 'full'
+    assert info['command'].startswith('c2f-sdf train') and info['train_seconds'] > 0
+    assert info['data']['seed'] == 2026 and 'c2f-sdf synth' in info['data']['train']
+    assert all(torch.isfinite(p).all() for p in model.parameters())

@@ -13,6 +13,8 @@ from c2f_sdf_ros.model.c2f_sdf import C2FSDF
 from c2f_sdf_ros.model.config import ModelConfig
 
 FORMAT = 'c2f_sdf_ros/weights/v1'
+# The weights shipped with the package (trained on synthetic data, see docs/model.md).
+SHIPPED_WEIGHTS = pathlib.Path(__file__).resolve().parents[1] / 'weights' / 'synth_full'
 
 
 def _paths(path: str | os.PathLike) -> tuple[pathlib.Path, pathlib.Path]:
