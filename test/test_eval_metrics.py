@@ -94,3 +94,11 @@ def test_grid_mesh_of_a_field_without_surface_is_none_and_floaters_are_dropped()
     assert len(grid_mesh(values[0], keep_largest=False).split(only_watertight=False)) == 2
     with pytest.raises(ValueError):
         narrow_band_grid(spheres, 16, start=32)
+
+
+def test_icp_scale_does_not_collapse_onto_part_of_the_target():
+    # A prediction that covers only half of the truth: one-way ICP would shrink it.
+    truth = sphere_points(0.05, 6000, seed=5)
+    source = truth[truth[:, 0] > 0] * 1.0
+    scale, _ = metrics.icp_translation_scale(source, truth)
+    assert scale > 0.8

@@ -68,27 +68,31 @@ def f_score(predicted: np.ndarray, truth: np.ndarray, threshold: float) -> float
 
 
 def icp_translation_scale(source: np.ndarray, target: np.ndarray, iterations: int = 30,
-                          tolerance: float = 1e-7) -> tuple[float, np.ndarray]:
+                          tolerance: float = 1e-9) -> tuple[float, np.ndarray]:
     """
     Align ``source`` to ``target`` (N, 3) by ICP with a uniform scale and a translation.
 
-    Each iteration pairs every source point with its nearest target point and solves
-    min_{s, t} sum |s x + t - y|^2 in closed form (no rotation, as the papers' protocol).
-    Returns (s, t) such that ``s * source + t`` is aligned.
+    Each iteration pairs every source point with its nearest target point and every target
+    point with its nearest moved source point, then solves min_{s, t} sum |s x + t - y|^2
+    over all pairs in closed form (no rotation, as the papers' protocol). Pairing both ways
+    keeps the scale from collapsing, which one-way nearest neighbours reward. Returns
+    (s, t) such that ``s * source + t`` is aligned.
     """
     source, target = np.asarray(source, float), np.asarray(target, float)
-    tree = cKDTree(target)
+    target_tree = cKDTree(target)
     scale, translation = 1.0, target.mean(0) - source.mean(0)
     previous = np.inf
     for _ in range(iterations):
         moved = scale * source + translation
-        distance, index = tree.query(moved, workers=-1)
-        matched = target[index]
-        x = source - source.mean(0)
-        y = matched - matched.mean(0)
-        scale = float(np.sum(x * y) / max(np.sum(x * x), 1e-12))
-        translation = matched.mean(0) - scale * source.mean(0)
-        error = float(np.mean(distance ** 2))
+        forward, to_target = target_tree.query(moved, workers=-1)
+        backward, to_source = cKDTree(moved).query(target, workers=-1)
+        x = np.concatenate([source, source[to_source]])
+        y = np.concatenate([target[to_target], target])
+        x_mean, y_mean = x.mean(0), y.mean(0)
+        scale = float(np.sum((x - x_mean) * (y - y_mean)) /
+                      max(np.sum((x - x_mean) ** 2), 1e-12))
+        translation = y_mean - scale * x_mean
+        error = float(np.mean(forward ** 2) + np.mean(backward ** 2))
         if abs(previous - error) < tolerance:
             break
         previous = error
