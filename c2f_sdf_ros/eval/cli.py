@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -84,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     if out:
         out.mkdir(parents=True, exist_ok=True)
 
+    # Crop the way each model was trained (recorded in its JSON), else the defaults.
+    runners = [ModelRunner(model, dataclasses.replace(config, **{
+        key: info['train'][key] for key in ('crop_half_extent', 'depth_half_range')
+        if key in info.get('train', {})}), device) for model, info in models]
     per_frame = {label: {p: [] for p in protocols} for label in labels}
     gallery_rows = []
     started = time.perf_counter()
@@ -97,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             row = [resample_crop(frame.color, view, GALLERY_SIZE, Image.Resampling.BILINEAR),
                    report.render_meshes([(truth_hand, report.HAND_COLOR),
                                          (truth_object, report.OBJECT_COLOR)], view.camera)]
-        for label, (model, _) in zip(labels, models, strict=True):
-            runner = ModelRunner(model, config, device)
+        for label, runner in zip(labels, runners, strict=True):
             results, predictions = evaluate_frame(runner, frame, truth_hand, truth_object,
                                                   index, protocols)
             for protocol, metrics in results.items():
