@@ -95,16 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     bar = tqdm(total=count * len(models), unit='frame', disable=args.quiet, file=sys.stderr)
     for index in range(count):
         frame = folder.read(index)
-        truth_hand, truth_object = load_truth(folder, index)
-        view = crop_box(frame.camera, frame.root, CropConfig(image_size=GALLERY_SIZE))
+        truth = load_truth(folder, index, config)
         row = []
         if out and index < args.gallery:
+            view = crop_box(frame.camera, frame.root, CropConfig(image_size=GALLERY_SIZE))
             row = [resample_crop(frame.color, view, GALLERY_SIZE, Image.Resampling.BILINEAR),
-                   report.render_meshes([(truth_hand, report.HAND_COLOR),
-                                         (truth_object, report.OBJECT_COLOR)], view.camera)]
+                   report.render_meshes([(truth.hand, report.HAND_COLOR),
+                                         (truth.object, report.OBJECT_COLOR)], view.camera)]
         for label, runner in zip(labels, runners, strict=True):
-            results, predictions = evaluate_frame(runner, frame, truth_hand, truth_object,
-                                                  index, protocols)
+            results, predictions = evaluate_frame(runner, frame, truth, index, protocols)
             for protocol, metrics in results.items():
                 per_frame[label][protocol].append({'frame': frame.frame_id, **metrics})
             if row:

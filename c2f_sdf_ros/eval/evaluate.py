@@ -135,15 +135,30 @@ class ModelRunner:
                           root, count)
 
 
-def score(prediction: Prediction, truth_hand: trimesh.Trimesh, truth_object: trimesh.Trimesh,
-          true_root: np.ndarray, align: bool, config: EvalConfig) -> dict:
+@dataclass
+class Truth:
+    """Ground-truth meshes of one frame (camera frame) and their surface samples."""
+
+    hand: trimesh.Trimesh
+    object: trimesh.Trimesh
+    hand_points: np.ndarray     # (samples, 3)
+    object_points: np.ndarray   # (samples, 3)
+
+    @classmethod
+    def from_meshes(cls, hand: trimesh.Trimesh, obj: trimesh.Trimesh,
+                    config: EvalConfig) -> Truth:
+        """Sample both surfaces once (shared by every model and protocol)."""
+        return cls(hand, obj, metrics.sample_surface(hand, config.samples, config.seed),
+                   metrics.sample_surface(obj, config.samples, config.seed + 1))
+
+
+def score(prediction: Prediction, truth: Truth, true_root: np.ndarray, align: bool,
+          config: EvalConfig) -> dict:
     """Metrics of one prediction (NaN where a mesh is missing)."""
     out = {key: math.nan for key in METRIC_KEYS}
     out['root_error_mm'] = float(np.linalg.norm(prediction.joints[0] - true_root) * 1000)
-    truth_h = metrics.sample_surface(truth_hand, config.samples, config.seed)
-    truth_o = metrics.sample_surface(truth_object, config.samples, config.seed + 1)
+    truth_h, truth_o = truth.hand_points, truth.object_points
     scale, translation = 1.0, np.zeros(3)
-    pred_h = pred_o = None
     if prediction.hand is not None:
         pred_h = metrics.sample_surface(prediction.hand, config.samples, config.seed + 2)
         if align:
@@ -166,9 +181,8 @@ def score(prediction: Prediction, truth_hand: trimesh.Trimesh, truth_object: tri
     return out
 
 
-def evaluate_frame(runner: ModelRunner, frame: SynthFrame, truth_hand: trimesh.Trimesh,
-                   truth_object: trimesh.Trimesh, index: int, protocols=PROTOCOLS
-                   ) -> tuple[dict[str, dict], dict[str, Prediction]]:
+def evaluate_frame(runner: ModelRunner, frame: SynthFrame, truth: Truth, index: int,
+                   protocols=PROTOCOLS) -> tuple[dict[str, dict], dict[str, Prediction]]:
     """Per-protocol metrics and predictions of one frame."""
     config = runner.config
     results, predictions = {}, {}
@@ -181,7 +195,7 @@ def evaluate_frame(runner: ModelRunner, frame: SynthFrame, truth_hand: trimesh.T
             root = runner.refine_root(frame.color, frame.depth, frame.camera, start, rng)
         prediction = runner.predict(frame.color, frame.depth, frame.camera, root, rng)
         predictions[protocol] = prediction
-        results[protocol] = score(prediction, truth_hand, truth_object, frame.root,
+        results[protocol] = score(prediction, truth, frame.root,
                                   align=protocol == 'paper', config=config)
         results[protocol]['queries'] = prediction.queries
     return results, predictions
@@ -199,8 +213,8 @@ def summarise(per_frame: list[dict]) -> dict:
     return summary
 
 
-def load_truth(folder: SynthFolder, index: int) -> tuple[trimesh.Trimesh, trimesh.Trimesh]:
-    """Ground-truth hand and object meshes of frame ``index``."""
+def load_truth(folder: SynthFolder, index: int, config: EvalConfig) -> Truth:
+    """Ground-truth hand and object meshes of frame ``index``, sampled."""
     hand_path, object_path = folder.mesh_paths(index)
-    return (trimesh.load(hand_path, force='mesh', process=False),
-            trimesh.load(object_path, force='mesh', process=False))
+    return Truth.from_meshes(trimesh.load(hand_path, force='mesh', process=False),
+                             trimesh.load(object_path, force='mesh', process=False), config)

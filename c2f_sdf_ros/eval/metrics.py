@@ -41,15 +41,27 @@ def nearest_distances(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return cKDTree(target).query(source, workers=-1)[0]
 
 
+def _chamfer(forward: np.ndarray, backward: np.ndarray) -> float:
+    return float(np.mean((forward * CM_PER_M) ** 2) + np.mean((backward * CM_PER_M) ** 2))
+
+
+def _f_score(forward: np.ndarray, backward: np.ndarray, threshold: float) -> float:
+    if threshold <= 0:
+        raise ValueError(f'threshold must be > 0, got {threshold}')
+    precision = float(np.mean(forward <= threshold))
+    recall = float(np.mean(backward <= threshold))
+    if precision + recall == 0:
+        return 0.0
+    return 2 * precision * recall / (precision + recall)
+
+
 def chamfer_cm2(predicted: np.ndarray, truth: np.ndarray) -> float:
     """
     Chamfer distance (cm^2) between two point sets given in metres.
 
     mean(d(pred -> truth)^2) + mean(d(truth -> pred)^2), distances in cm.
     """
-    forward = nearest_distances(predicted, truth) * CM_PER_M
-    backward = nearest_distances(truth, predicted) * CM_PER_M
-    return float(np.mean(forward ** 2) + np.mean(backward ** 2))
+    return _chamfer(nearest_distances(predicted, truth), nearest_distances(truth, predicted))
 
 
 def f_score(predicted: np.ndarray, truth: np.ndarray, threshold: float) -> float:
@@ -58,13 +70,8 @@ def f_score(predicted: np.ndarray, truth: np.ndarray, threshold: float) -> float
 
     Points exactly at the threshold count as matched.
     """
-    if threshold <= 0:
-        raise ValueError(f'threshold must be > 0, got {threshold}')
-    precision = float(np.mean(nearest_distances(predicted, truth) <= threshold))
-    recall = float(np.mean(nearest_distances(truth, predicted) <= threshold))
-    if precision + recall == 0:
-        return 0.0
-    return 2 * precision * recall / (precision + recall)
+    return _f_score(nearest_distances(predicted, truth), nearest_distances(truth, predicted),
+                    threshold)
 
 
 def icp_translation_scale(source: np.ndarray, target: np.ndarray, iterations: int = 30,
@@ -146,8 +153,14 @@ def in_contact(hand: trimesh.Trimesh, obj: trimesh.Trimesh, distance: float = 0.
 
 def surface_metrics(predicted: np.ndarray, truth: np.ndarray,
                     thresholds: dict[str, float]) -> dict[str, float]:
-    """Chamfer (key 'cd') and F-scores (keys of ``thresholds``, metres) of two point sets."""
-    out = {'cd': chamfer_cm2(predicted, truth)}
+    """
+    Chamfer (key 'cd') and F-scores (keys of ``thresholds``, metres) of two point sets.
+
+    The nearest-neighbour distances are computed once for all of them.
+    """
+    forward = nearest_distances(predicted, truth)
+    backward = nearest_distances(truth, predicted)
+    out = {'cd': _chamfer(forward, backward)}
     for name, threshold in thresholds.items():
-        out[name] = f_score(predicted, truth, threshold)
+        out[name] = _f_score(forward, backward, threshold)
     return out
