@@ -13,6 +13,8 @@ NODE_COMMANDS = {
                       'publish a folder of RGB-D frames as a camera'),
     'rgbd-monitor': ('c2f_sdf_ros.ros.rgbd_monitor_node',
                      'check synchronized color/depth/camera_info input: rate, latency, drops'),
+    'reconstruction': ('c2f_sdf_ros.ros.reconstruction_node',
+                       'RGB-D frames in, hand and object meshes out (the main node)'),
     'recorder': ('c2f_sdf_ros.ros.recorder_node',
                  'write reconstruction messages to meshes and a JSON line per frame'),
 }
@@ -23,6 +25,10 @@ TOOL_COMMANDS = {
     'train': ('c2f_sdf_ros.train.cli', 'train the C2F-SDF model (one process or torchrun)'),
     'eval': ('c2f_sdf_ros.eval.cli',
              'score trained weights: Chamfer, F-scores, penetration (both protocols)'),
+    'demo': ('c2f_sdf_ros.ros.demo',
+             'replay the bundled frames through the reconstruction node; meshes + overlays'),
+    'bench': ('c2f_sdf_ros.reconstruct.bench',
+              'dense vs SER reconstruction: queries, stage times, accuracy'),
     'bench-transport': ('c2f_sdf_ros.ros.transport_bench',
                         'measure synchronized RGB-D frames delivered between processes'),
 }

@@ -48,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f'(default {defaults[name]})')
     p.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda[:N]'")
     p.add_argument('--no-amp', action='store_true', help='no bfloat16 autocast on CUDA')
+    p.add_argument('--cpu-amp', action='store_true',
+                   help='bfloat16 autocast on CPU too (faster on CPUs with AMX)')
+    p.add_argument('--init', default='',
+                   help='start from these weights (fine-tune; same model config)')
+    p.add_argument('--root-jitter', type=float, default=None,
+                   help='std (m) of the crop-root offset the joint head learns to undo '
+                        '(default 0.01; the reconstruction node starts from a rough root)')
     p.add_argument('--no-augment', action='store_true', help='train without augmentation')
     p.add_argument('--threads', type=int, default=0,
                    help='CPU threads per process (0: cores / processes)')
@@ -68,7 +75,13 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         'steps', 'batch_size', 'lr', 'weight_decay', 'warmup_steps', 'num_queries',
         'val_every', 'val_frames', 'checkpoint_every', 'workers', 'seed', 'device')}
     config = TrainConfig(args.data, args.val, args.out, ModelConfig.from_dict(model),
-                         amp=not args.no_amp, **kwargs)
+                         amp=not args.no_amp, cpu_amp=args.cpu_amp,
+                         init_weights=args.init, **kwargs)
+    if args.root_jitter is not None:
+        if not 0.0 <= args.root_jitter <= 0.1:
+            raise ValueError(f'--root-jitter must be in [0, 0.1] m, got {args.root_jitter}')
+        config = dataclasses.replace(config, augmentation=dataclasses.replace(
+            config.augmentation, root_jitter=args.root_jitter))
     if args.no_augment:
         config = dataclasses.replace(config, augmentation=dataclasses.replace(
             config.augmentation, root_jitter=0.0, scale_jitter=0.0, rotation_deg=0.0,

@@ -71,7 +71,13 @@ class TrainConfig:
     device : str
         'auto' (CUDA when there is one), 'cpu' or 'cuda[:N]'.
     amp : bool
-        bfloat16 autocast on CUDA (ignored on CPU).
+        bfloat16 autocast on CUDA.
+    cpu_amp : bool
+        bfloat16 autocast on CPU too (about 1.4x faster per step on CPUs with AMX;
+        slower on CPUs without bf16 units, hence off by default).
+    init_weights : str
+        Start from these weights (fine-tuning) instead of a random initialisation; their
+        model config must equal ``model``.
     augmentation, loss : Augmentation, LossWeights
         Training-time augmentation and loss weights.
 
@@ -97,6 +103,8 @@ class TrainConfig:
     seed: int = 0
     device: str = 'auto'
     amp: bool = True
+    cpu_amp: bool = False
+    init_weights: str = ''
     augmentation: Augmentation = field(default_factory=Augmentation)
     loss: LossWeights = field(default_factory=LossWeights)
 
@@ -225,8 +233,11 @@ class Trainer:
         self.step = 0
         self.best_val = math.inf
         self.train_seconds = 0.0
+        self.init_info: dict = {}
         if resume:
             self._resume()
+        elif config.init_weights:
+            self._initialise(config.init_weights)
         self.ddp = (DistributedDataParallel(self.model) if self.world > 1 else None)
         crop = config.crop
         self.train_set = SynthDataset(config.train_dir, crop, config.num_queries,
@@ -250,8 +261,21 @@ class Trainer:
         self.step = meta['step']
         self.best_val = meta.get('best_val', math.inf)
         self.train_seconds = meta.get('train_seconds', 0.0)
+        self.init_info = info.get('init', {})
+
+    def _initialise(self, path: str) -> None:
+        model, info = load_model(path, str(self.device))
+        if model.config != self.config.model:
+            raise ValueError(f'cannot start from {path}: its model config differs '
+                             f'({model.config} vs {self.config.model})')
+        self.model.load_state_dict(model.state_dict())
+        # What the starting weights were trained with, so the chain of runs stays on record.
+        self.init_info = {key: info[key] for key in ('command', 'step', 'train_seconds')
+                          if key in info}
 
     def _info(self, **extra) -> dict:
+        if self.init_info:
+            extra = {'init': self.init_info, **extra}
         return {'command': self.command, 'train': self.config.to_dict(), 'step': self.step,
                 'train_seconds': round(self.train_seconds, 1), 'world_size': self.world,
                 'device': str(self.device), 'torch': torch.__version__, **extra}
@@ -277,6 +301,8 @@ class Trainer:
     def _autocast(self):
         if self.config.amp and self.device.type == 'cuda':
             return torch.autocast('cuda', dtype=torch.bfloat16)
+        if self.config.cpu_amp and self.device.type == 'cpu':
+            return torch.autocast('cpu', dtype=torch.bfloat16)
         return nullcontext()
 
     def _loader(self, epoch: int, skip: int) -> DataLoader:

@@ -1,0 +1,384 @@
+"""
+Frame to meshes, without ROS: ``Reconstructor.reconstruct(color, depth_m, K)``.
+
+Stages (each timed): ``localise`` (rough root from the full frame), ``encoder`` (crop,
+encoder and heads; run ``refine_iterations`` extra times, each re-centring the crop on
+the predicted wrist), ``coarse`` (SER voxel selection from the heatmap, skeleton and the
+coarse SDF of the depth points), ``queries`` (fine SDF on the sparse or dense lattice),
+``marching_cubes`` (meshes, largest component, back to the camera frame) and
+``contacts``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+import os
+import time
+
+import numpy as np
+import torch
+import trimesh
+
+from c2f_sdf_ros.eval.metrics import signed_distance
+from c2f_sdf_ros.geometry.camera import CameraIntrinsics
+from c2f_sdf_ros.model.c2f_sdf import C2FSDF, Encoding, ModelInput
+from c2f_sdf_ros.model.checkpoint import SHIPPED_WEIGHTS, load_model
+from c2f_sdf_ros.reconstruct import ser
+from c2f_sdf_ros.reconstruct.localise import HandDetection, SkinDepthConfig, SkinDepthLocaliser
+from c2f_sdf_ros.reconstruct.meshing import dense_grid, grid_mesh
+from c2f_sdf_ros.train.sample import CropConfig, make_sample
+
+STAGES = ('localise', 'encoder', 'coarse', 'queries', 'marching_cubes', 'contacts')
+# Contact.msg hand parts, from the joint a vertex is nearest to: wrist and the finger
+# bases are the palm, then each finger's own joints.
+PART_PALM, PART_THUMB, PART_INDEX, PART_MIDDLE, PART_RING, PART_LITTLE = range(6)
+JOINT_PARTS = np.array([PART_PALM, PART_THUMB, PART_THUMB, PART_THUMB, PART_THUMB,
+                        PART_PALM, PART_INDEX, PART_INDEX, PART_INDEX,
+                        PART_PALM, PART_MIDDLE, PART_MIDDLE, PART_MIDDLE,
+                        PART_PALM, PART_RING, PART_RING, PART_RING,
+                        PART_PALM, PART_LITTLE, PART_LITTLE, PART_LITTLE])
+
+
+@dataclass(frozen=True)
+class ReconstructorConfig:
+    """
+    Settings of the frame-to-mesh pipeline.
+
+    Attributes
+    ----------
+    resolution : int
+        Lattice side over the normalised cube (128 as the paper; a multiple of the
+        heatmap size).
+    use_ser : bool
+        Sparse queries (SER); False queries the whole lattice (the dense reference).
+    ser : SerConfig
+        SER settings.
+    refine_iterations : int
+        Extra encoder passes that move the crop onto the predicted wrist.
+    crop_half_extent, depth_half_range : float
+        Crop settings; must match the ones the weights were trained with.
+    contact_distance : float
+        Hand vertices within this distance (m) of the object surface are contacts.
+    query_batch : int
+        SDF queries per model call.
+    bf16 : bool
+        bfloat16 autocast for the queries (faster on CPUs with AMX and on GPUs; changes
+        surfaces by well under a lattice cell).
+    seed : int
+        Seeds the depth-point sampling, so a frame gives the same meshes every time.
+
+    """
+
+    resolution: int = 128
+    use_ser: bool = True
+    ser: ser.SerConfig = field(default_factory=ser.SerConfig)
+    refine_iterations: int = 2
+    crop_half_extent: float = 0.16
+    depth_half_range: float = 0.25
+    contact_distance: float = 0.005
+    query_batch: int = 32768
+    bf16: bool = False
+    seed: int = 0
+    localiser: SkinDepthConfig = field(default_factory=SkinDepthConfig)
+
+    def __post_init__(self):
+        if self.resolution < 8 or self.resolution > 512:
+            raise ValueError(f'resolution must be in [8, 512], got {self.resolution}')
+        if not 0 <= self.refine_iterations <= 10:
+            raise ValueError('refine_iterations must be in [0, 10]')
+        if self.contact_distance < 0 or self.query_batch < 1:
+            raise ValueError('contact_distance >= 0 and query_batch >= 1 required')
+
+    def to_dict(self) -> dict:
+        """Plain dict."""
+        return asdict(self)
+
+
+@dataclass
+class Contacts:
+    """Hand vertices touching the object (camera frame)."""
+
+    positions: np.ndarray   # (C, 3) metres
+    normals: np.ndarray     # (C, 3) outward hand normals
+    distances: np.ndarray   # (C,) signed distance to the object surface (m; < 0 inside)
+    parts: np.ndarray       # (C,) uint8 Contact.msg PART_*
+
+    @classmethod
+    def empty(cls) -> Contacts:
+        """No contacts."""
+        return cls(np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0), np.zeros(0, np.uint8))
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+
+@dataclass
+class Reconstruction:
+    """
+    What one frame gives, camera optical frame, metres.
+
+    ``found`` is False when no hand was seen; then meshes are None and arrays empty.
+    """
+
+    found: bool
+    hand_mesh: trimesh.Trimesh | None = None
+    object_mesh: trimesh.Trimesh | None = None
+    joints: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    root: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    object_center: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    contacts: Contacts = field(default_factory=Contacts.empty)
+    hand_confidence: float = 0.0
+    object_confidence: float = 0.0
+    hand_points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    object_points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    detection: HandDetection | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    queries: int = 0
+
+    @property
+    def total_seconds(self) -> float:
+        """Sum of the stage times."""
+        return float(sum(self.timings.values()))
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' (CUDA when there is one), 'cpu' or 'cuda[:N]'; ValueError otherwise."""
+    if device == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    if device == 'cpu':
+        return torch.device('cpu')
+    if device.startswith('cuda'):
+        try:
+            parsed = torch.device(device)
+        except RuntimeError as error:
+            raise ValueError(f'bad device {device!r}: {error}') from error
+        if not torch.cuda.is_available():
+            raise ValueError(f'device {device!r} asked for but CUDA is not available')
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(f'device {device!r}: only {torch.cuda.device_count()} GPUs')
+        return parsed
+    raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+
+
+def check_frame(color: np.ndarray, depth: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """
+    Validate one frame; returns the depth with NaN/inf/negative values as 0 (missing).
+
+    Raises ValueError with the reason: wrong shapes or dtypes, sizes that differ, a bad
+    intrinsic matrix, or no valid depth at all.
+    """
+    color = np.asarray(color)
+    depth = np.asarray(depth)
+    if color.ndim != 3 or color.shape[2] != 3 or color.dtype != np.uint8:
+        raise ValueError(f'color must be (H, W, 3) uint8, got {color.shape} {color.dtype}')
+    if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.floating):
+        raise ValueError(f'depth must be (H, W) float metres, got {depth.shape} {depth.dtype}')
+    if depth.shape != color.shape[:2]:
+        raise ValueError(f'depth {depth.shape[::-1]} and color {color.shape[1::-1]} sizes '
+                         'differ (is depth aligned to color?)')
+    K = np.asarray(K, float)
+    if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise ValueError(f'K must be a finite 3x3 matrix with positive focal lengths, got {K}')
+    depth = np.where(np.isfinite(depth) & (depth > 0), depth, 0.0).astype(np.float32)
+    if not depth.any():
+        raise ValueError('depth has no valid pixels (all zero, NaN or negative)')
+    return depth
+
+
+class Reconstructor:
+    """
+    The package's main job: RGB-D frame -> hand and object meshes.
+
+    Parameters
+    ----------
+    weights : str or path, optional
+        Checkpoint prefix (``.safetensors`` + ``.json``); the shipped weights by default.
+    device : str
+        'auto', 'cpu' or 'cuda[:N]'.
+    config : ReconstructorConfig, optional
+    threads : int
+        CPU threads for torch (0: leave torch's default).
+
+    """
+
+    def __init__(self, weights: str | os.PathLike | None = None, device: str = 'auto',
+                 config: ReconstructorConfig | None = None, threads: int = 0):
+        self.config = config or ReconstructorConfig()
+        self.device = resolve_device(device)
+        if threads:
+            torch.set_num_threads(threads)
+        self.weights = str(weights or SHIPPED_WEIGHTS)
+        model, self.info = load_model(self.weights, str(self.device))
+        self.model: C2FSDF = model.eval()
+        m = model.config
+        if self.config.resolution % m.heatmap_size:
+            raise ValueError(f'resolution {self.config.resolution} must be a multiple of '
+                             f'the heatmap size {m.heatmap_size}')
+        train = self.info.get('train', {})
+        self.crop = CropConfig(m.image_size,
+                               train.get('crop_half_extent', self.config.crop_half_extent),
+                               train.get('depth_half_range', self.config.depth_half_range),
+                               m.num_points, m.norm_scale)
+        self.localiser = SkinDepthLocaliser(self.config.localiser)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _to_camera(self, normalised: np.ndarray, root: np.ndarray) -> np.ndarray:
+        return np.asarray(normalised, float) * (2.0 / self.crop.norm_scale) + root
+
+    @torch.no_grad()
+    def _encode(self, color, depth, camera, root, rng) -> Encoding:
+        sample = make_sample(color, depth, camera, root, self.crop, rng)
+        inputs = ModelInput(*(torch.from_numpy(sample[k])[None].to(self.device) for k in (
+            'rgb', 'depth', 'crop_K', 'root', 'points', 'points_valid')))
+        return self.model.encode(inputs)
+
+    def _query_fn(self, encoding: Encoding):
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                  enabled=self.config.bf16)
+
+        def query(points: torch.Tensor) -> torch.Tensor:
+            with autocast:
+                out = self.model.query(encoding, points[None], coarse=False)
+            return torch.stack([out['fine_hand'][0], out['fine_object'][0]], -1).float()
+        return query
+
+    # -- pipeline ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def reconstruct(self, color: np.ndarray, depth: np.ndarray, K: np.ndarray,
+                    root: np.ndarray | None = None) -> Reconstruction:
+        """
+        Reconstruct hand and object in one frame.
+
+        Parameters
+        ----------
+        color : (H, W, 3) uint8
+            RGB image.
+        depth : (H, W) float
+            Depth in metres aligned to color; 0 or NaN = missing.
+        K : (3, 3) array
+            Intrinsics of color (and depth).
+        root : (3,) array, optional
+            A known hand root (camera frame); skips the localiser (evaluation with ground
+            truth, or a root from another tracker).
+
+        Returns
+        -------
+        Reconstruction; ``found`` False when no hand is in the frame.
+
+        Raises
+        ------
+        ValueError
+            On malformed input (see ``check_frame``).
+
+        """
+        depth = check_frame(color, depth, K)
+        camera = CameraIntrinsics.from_matrix(K, color.shape[1], color.shape[0])
+        config = self.config
+        timings = dict.fromkeys(STAGES, 0.0)
+        clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            if self.device.type == 'cuda':
+                torch.cuda.synchronize(self.device)
+            now = time.perf_counter()
+            timings[stage] += now - clock
+            clock = now
+
+        detection = None
+        if root is None:
+            detection = self.localiser.locate(color, depth, camera)
+            lap('localise')
+            if detection is None:
+                return Reconstruction(False, timings=timings)
+            root = detection.root
+        root = np.asarray(root, float)
+        rng = np.random.default_rng(config.seed)
+        for _ in range(config.refine_iterations):
+            encoding = self._encode(color, depth, camera, root, rng)
+            root = self._to_camera(encoding.joints[0, 0].float().cpu().numpy(), root)
+        encoding = self._encode(color, depth, camera, root, rng)
+        lap('encoder')
+
+        joints = encoding.joints[0].float().cpu().numpy()
+        center = encoding.object_center[0].float().cpu().numpy()
+        valid = encoding.point_valid[0].cpu().numpy() if encoding.point_valid is not None \
+            else np.ones(encoding.points.shape[1], bool)
+        points = encoding.points[0].float().cpu().numpy()[valid]
+        point_sdf = None if encoding.point_sdf is None else \
+            encoding.point_sdf[0].float().cpu().numpy()[valid]
+        mask = None
+        if config.use_ser:
+            merged = ser.semantic_heatmap(encoding.heatmap[0].float().cpu().numpy(), joints,
+                                          points, point_sdf, center, config.ser)
+            mask = ser.voxel_mask(merged, config.ser)
+        lap('coarse')
+
+        query = self._query_fn(encoding)
+        if mask is not None:
+            values, count = ser.sparse_grid(query, mask, config.resolution, config.ser,
+                                            config.query_batch, device=self.device)
+        else:
+            values, count = dense_grid(query, config.resolution, config.query_batch,
+                                       self.device)
+        lap('queries')
+
+        meshes = []
+        for field_values in values:
+            mesh = grid_mesh(field_values)
+            if mesh is not None:
+                mesh = trimesh.Trimesh(self._to_camera(mesh.vertices, root), mesh.faces,
+                                       process=False)
+            meshes.append(mesh)
+        hand_mesh, object_mesh = meshes
+        lap('marching_cubes')
+
+        joints_cam = self._to_camera(joints, root)
+        contacts = Contacts.empty()
+        if hand_mesh is not None and object_mesh is not None:
+            contacts = find_contacts(hand_mesh, object_mesh, joints_cam,
+                                     config.contact_distance)
+        lap('contacts')
+
+        hand_points = object_points = np.zeros((0, 3))
+        object_confidence = 0.0
+        if point_sdf is not None:
+            hand_points = self._to_camera(points[point_sdf[:, 0] <= config.ser.hand_point_sdf],
+                                          root)
+            object_points = self._to_camera(
+                points[point_sdf[:, 1] <= config.ser.object_point_sdf], root)
+            object_confidence = float(len(object_points) / max(1, len(points)))
+        hand_confidence = detection.score if detection is not None else 1.0
+        return Reconstruction(
+            True, hand_mesh, object_mesh, joints_cam, root, self._to_camera(center, root),
+            contacts, hand_confidence if hand_mesh is not None else 0.0,
+            object_confidence if object_mesh is not None else 0.0,
+            hand_points, object_points, detection, timings, count)
+
+
+def find_contacts(hand: trimesh.Trimesh, obj: trimesh.Trimesh, joints: np.ndarray,
+                  distance: float) -> Contacts:
+    """
+    Hand vertices within ``distance`` (m) of the object surface, or inside it.
+
+    Parameters
+    ----------
+    hand, obj : trimesh.Trimesh
+        Meshes in one frame (metres).
+    joints : (21, 3) array
+        Hand joints in that frame; a contact belongs to the part of its nearest joint.
+    distance : float
+
+    Returns
+    -------
+    Contacts
+
+    """
+    vertices = np.asarray(hand.vertices, float)
+    signed = signed_distance(obj, vertices)
+    touching = signed <= distance
+    if not touching.any():
+        return Contacts.empty()
+    nearest = np.linalg.norm(vertices[touching, None] - joints[None], axis=-1).argmin(1)
+    return Contacts(vertices[touching], np.asarray(hand.vertex_normals)[touching],
+                    signed[touching], JOINT_PARTS[nearest].astype(np.uint8))

@@ -1,0 +1,128 @@
+"""``Reconstruction`` (pipeline output) -> ROS messages: the custom message, markers, clouds."""
+
+from __future__ import annotations
+
+import numpy as np
+from geometry_msgs.msg import Point, Pose, Vector3
+from sensor_msgs.msg import PointCloud2, PointField
+from std_msgs.msg import Header
+
+from c2f_sdf_ros.msg import (Contact, HandObjectReconstruction, HandReconstruction,
+                             ObjectReconstruction, StageTiming)
+from c2f_sdf_ros.reconstruct.pipeline import Reconstruction
+from c2f_sdf_ros.ros.conversions import mesh_to_msg
+from c2f_sdf_ros.ros.markers import HAND_NAMESPACE, OBJECT_NAMESPACE, ColoredMesh
+from c2f_sdf_ros.ros.points import points_from_array
+
+
+def _point(xyz) -> Point:
+    x, y, z = (float(v) for v in xyz)
+    return Point(x=x, y=y, z=z)
+
+
+def _box(mesh) -> tuple[Pose, Vector3]:
+    """Oriented bounding box of a mesh as pose (centre, orientation) and size."""
+    box = mesh.bounding_box_oriented
+    transform = np.asarray(box.primitive.transform)
+    extents = np.asarray(box.primitive.extents)
+    rotation = transform[:3, :3]
+    if np.linalg.det(rotation) < 0:   # keep a proper rotation (flip one axis)
+        rotation = rotation * np.array([1.0, 1.0, -1.0])
+    pose = Pose()
+    pose.position = _point(transform[:3, 3])
+    w, x, y, z = _quaternion(rotation)
+    pose.orientation.w, pose.orientation.x = w, x
+    pose.orientation.y, pose.orientation.z = y, z
+    return pose, Vector3(x=float(extents[0]), y=float(extents[1]), z=float(extents[2]))
+
+
+def _quaternion(rotation: np.ndarray) -> tuple[float, float, float, float]:
+    """(w, x, y, z) of a rotation matrix (Shepperd's method)."""
+    m = rotation
+    trace = np.trace(m)
+    if trace > 0:
+        s = 2.0 * np.sqrt(trace + 1.0)
+        q = (0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s)
+    else:
+        i = int(np.argmax(np.diag(m)))
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = 2.0 * np.sqrt(1.0 + m[i, i] - m[j, j] - m[k, k])
+        q = [0.0, 0.0, 0.0, 0.0]
+        q[0] = (m[k, j] - m[j, k]) / s
+        q[1 + i] = 0.25 * s
+        q[1 + j] = (m[j, i] + m[i, j]) / s
+        q[1 + k] = (m[k, i] + m[i, k]) / s
+    w, x, y, z = (float(v) for v in q)
+    norm = np.sqrt(w * w + x * x + y * y + z * z)
+    return w / norm, x / norm, y / norm, z / norm
+
+
+def reconstruction_to_msg(result: Reconstruction, header: Header) -> HandObjectReconstruction:
+    """
+    The package's message for one frame (empty hand/object lists when nothing was found).
+
+    Timings carry every pipeline stage; ``sdf_query_count`` the SDF queries of the frame.
+    """
+    msg = HandObjectReconstruction(header=header)
+    msg.timings = [StageTiming(stage=name, seconds=float(seconds))
+                   for name, seconds in result.timings.items()]
+    msg.sdf_query_count = int(result.queries)
+    if not result.found:
+        return msg
+    if result.hand_mesh is not None:
+        hand = HandReconstruction(side=HandReconstruction.SIDE_UNKNOWN,
+                                  confidence=float(result.hand_confidence))
+        hand.mesh = mesh_to_msg(result.hand_mesh.vertices, result.hand_mesh.faces)
+        hand.joints = points_from_array(result.joints)
+        hand.root = _point(result.root)
+        msg.hands = [hand]
+    if result.object_mesh is not None:
+        obj = ObjectReconstruction(confidence=float(result.object_confidence))
+        obj.mesh = mesh_to_msg(result.object_mesh.vertices, result.object_mesh.faces)
+        obj.center = _point(result.object_center)
+        obj.box_pose, obj.box_size = _box(result.object_mesh)
+        msg.objects = [obj]
+    contacts = result.contacts
+    msg.contacts = [
+        Contact(position=_point(p), normal=Vector3(x=float(n[0]), y=float(n[1]), z=float(n[2])),
+                distance=float(d), hand_index=0, object_index=0, hand_part=int(part))
+        for p, n, d, part in zip(contacts.positions, contacts.normals, contacts.distances,
+                                 contacts.parts, strict=True)]
+    return msg
+
+
+def reconstruction_meshes(result: Reconstruction) -> dict[str, list[ColoredMesh]]:
+    """Meshes by marker namespace (empty lists clear stale markers)."""
+    meshes: dict[str, list[ColoredMesh]] = {HAND_NAMESPACE: [], OBJECT_NAMESPACE: []}
+    if result.hand_mesh is not None:
+        meshes[HAND_NAMESPACE].append(ColoredMesh(result.hand_mesh.vertices,
+                                                  result.hand_mesh.faces))
+    if result.object_mesh is not None:
+        meshes[OBJECT_NAMESPACE].append(ColoredMesh(result.object_mesh.vertices,
+                                                    result.object_mesh.faces))
+    return meshes
+
+
+def xyz_cloud(points: np.ndarray, header: Header) -> PointCloud2:
+    """
+    An unorganised ``PointCloud2`` with float32 x, y, z fields.
+
+    Written here because ``sensor_msgs_py`` is not in the ROS wheels this package runs on.
+    """
+    points = np.asarray(points, np.float32).reshape(-1, 3)
+    if not np.all(np.isfinite(points)):
+        raise ValueError('point cloud has NaN or infinite coordinates')
+    msg = PointCloud2(header=header, height=1, width=len(points), is_bigendian=False,
+                      point_step=12, row_step=12 * len(points), is_dense=True)
+    msg.fields = [PointField(name=name, offset=4 * i, datatype=PointField.FLOAT32, count=1)
+                  for i, name in enumerate('xyz')]
+    msg.data = points.astype('<f4').tobytes()
+    return msg
+
+
+def cloud_to_xyz(msg: PointCloud2) -> np.ndarray:
+    """(N, 3) float32 from a cloud written by ``xyz_cloud``."""
+    names = [f.name for f in msg.fields]
+    if names[:3] != ['x', 'y', 'z'] or msg.point_step != 12:
+        raise ValueError(f'expected a packed x, y, z float32 cloud, got fields {names}')
+    return np.frombuffer(bytes(msg.data), '<f4').reshape(-1, 3)
