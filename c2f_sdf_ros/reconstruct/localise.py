@@ -129,8 +129,11 @@ class SkinDepthLocaliser:
         Parameters
         ----------
         color : (H, W, 3) uint8
-        depth : (H, W) float, metres, 0 = missing
+            RGB image.
+        depth : (H, W) float
+            Depth aligned to color, metres, 0 = missing.
         camera : CameraIntrinsics
+            Intrinsics of both.
 
         Returns
         -------

@@ -26,9 +26,11 @@ def overlay_meshes(color: np.ndarray, camera: CameraIntrinsics,
     Parameters
     ----------
     color : (H, W, 3) uint8
+        RGB image.
     camera : CameraIntrinsics
         Intrinsics of ``color``.
     meshes : sequence of (mesh, (r, g, b))
+        Meshes and their 8-bit colours.
     alpha : float
         Opacity of the meshes.
 

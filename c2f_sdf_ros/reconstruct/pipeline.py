@@ -368,6 +368,7 @@ def find_contacts(hand: trimesh.Trimesh, obj: trimesh.Trimesh, joints: np.ndarra
     joints : (21, 3) array
         Hand joints in that frame; a contact belongs to the part of its nearest joint.
     distance : float
+        Contact distance (m).
 
     Returns
     -------

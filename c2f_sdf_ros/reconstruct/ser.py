@@ -106,6 +106,7 @@ def skeleton_points(joints: np.ndarray, samples: int = 16) -> np.ndarray:
     Parameters
     ----------
     joints : (21, 3) array
+        Joint positions.
     samples : int
         Points per bone, both ends included.
 
@@ -142,6 +143,8 @@ def semantic_heatmap(heatmap: np.ndarray, joints: np.ndarray, points: np.ndarray
         every depth point counts for both).
     object_center : (3,) array
         Predicted object centre, normalised.
+    config : SerConfig
+        Thresholds and hit value.
 
     Returns
     -------
@@ -187,6 +190,9 @@ def fill_unqueried(values: np.ndarray, queried: np.ndarray, magnitude: float = 1
         Fields; entries where ``queried`` is False are overwritten in place with
         +-``magnitude`` (+ when a region has no queried neighbours or a tie).
     queried : (R, R, R) bool
+        Which lattice points hold queried values.
+    magnitude : float
+        Absolute value written into unqueried points.
 
     """
     free = ~np.asarray(queried, bool)
@@ -229,6 +235,14 @@ def sparse_grid(query: QueryFn, mask: np.ndarray, resolution: int = 128,
         Voxels to query; ``resolution`` must be a multiple of H.
     resolution : int
         Lattice side R over [-1, 1]^3.
+    config : SerConfig
+        Query scheme (``mode``) and band.
+    batch : int
+        Points per query call.
+    fields : int
+        Columns ``query`` returns.
+    device : torch device
+        Where the lattice points are built.
 
     Returns
     -------
@@ -260,8 +274,10 @@ def _sparse_paper(query, mask, resolution, batch, fields, device):
 
 def _near_surface(values: torch.Tensor, band: float) -> torch.Tensor:
     """
-    (1, 1, R, R, R) float: lattice points within one cell of a sign change or of a value
-    under ``band`` in any field of ``values`` (F, R, R, R).
+    Lattice points near a surface, as a (1, 1, R, R, R) float mask.
+
+    Points within one cell of a sign change or of a value under ``band`` in any field of
+    ``values`` (F, R, R, R).
 
     A sign change brackets the surface; the band catches thin parts (fingers) that fit
     between two lattice points without changing any sign. ``band`` is at most one coarse

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import numpy as np
 from geometry_msgs.msg import Point, Pose, Vector3
+import numpy as np
 from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header
 
-from c2f_sdf_ros.msg import (Contact, HandObjectReconstruction, HandReconstruction,
-                             ObjectReconstruction, StageTiming)
+from c2f_sdf_ros.msg import (
+    Contact,
+    HandObjectReconstruction,
+    HandReconstruction,
+    ObjectReconstruction,
+    StageTiming,
+)
 from c2f_sdf_ros.reconstruct.pipeline import Reconstruction
 from c2f_sdf_ros.ros.conversions import mesh_to_msg
 from c2f_sdf_ros.ros.markers import HAND_NAMESPACE, OBJECT_NAMESPACE, ColoredMesh

@@ -32,8 +32,11 @@ from c2f_sdf_ros.ros.markers import MeshMarkerArrayBuilder
 from c2f_sdf_ros.ros.node_main import run_node
 from c2f_sdf_ros.ros.parameters import ConfigurationError, ParameterSpec, declare_parameters
 from c2f_sdf_ros.ros.qos import RELIABILITY_CHOICES, make_qos
-from c2f_sdf_ros.ros.reconstruction_msgs import (reconstruction_meshes, reconstruction_to_msg,
-                                                 xyz_cloud)
+from c2f_sdf_ros.ros.reconstruction_msgs import (
+    reconstruction_meshes,
+    reconstruction_to_msg,
+    xyz_cloud,
+)
 from c2f_sdf_ros.ros.rgbd_frame import FrameRejected, frame_from_messages, frame_id_mismatch
 from c2f_sdf_ros.ros.rgbd_input import INPUT_PARAMETERS, RgbdInput
 from c2f_sdf_ros.ros.sync import NS_PER_S, stamp_to_ns

@@ -1,0 +1,229 @@
+"""The frame-to-mesh pipeline without ROS: SER, localisation, contacts, overlay, checks."""
+
+import pathlib
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+
+from c2f_sdf_ros.data.frame_folder import FrameFolder
+from c2f_sdf_ros.eval import metrics
+from c2f_sdf_ros.geometry.camera import CameraIntrinsics
+from c2f_sdf_ros.reconstruct import ser
+from c2f_sdf_ros.reconstruct.localise import SkinDepthLocaliser
+from c2f_sdf_ros.reconstruct.meshing import dense_grid, grid_mesh
+from c2f_sdf_ros.reconstruct.overlay import overlay_meshes
+from c2f_sdf_ros.reconstruct.pipeline import (
+    PART_PALM,
+    PART_THUMB,
+    Reconstructor,
+    ReconstructorConfig,
+    check_frame,
+    find_contacts,
+    resolve_device,
+)
+
+SAMPLE = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'sample'
+CAMERA = CameraIntrinsics(640, 480, 600.0, 600.0, 320.0, 240.0)
+
+
+def sphere_query(radius=0.3, center=(0.1, 0.0, -0.05)):
+    center = torch.tensor(center)
+
+    def query(points):
+        d = (points - center).norm(dim=-1) - radius
+        return torch.stack([d, d + 0.1], -1)   # hand sphere, smaller 'object' sphere
+    return query
+
+
+def shell_mask(radius=0.3, center=(0.1, 0.0, -0.05), size=32):
+    axis = (np.arange(size) + 0.5) / size * 2 - 1
+    grid = np.stack(np.meshgrid(axis, axis, axis, indexing='ij'), -1)
+    distance = np.abs(np.linalg.norm(grid - np.array(center), axis=-1) - radius)
+    return distance < 2.5 / size
+
+
+def test_skeleton_points_follow_the_bones():
+    joints = np.zeros((21, 3))
+    joints[1:, 0] = np.arange(1, 21)
+    points = ser.skeleton_points(joints, samples=5)
+    assert points.shape == (100, 3)
+    assert len(ser.HAND_BONES) == 20
+    assert {child for _, child in ser.HAND_BONES} == set(range(1, 21))
+    assert all(parent < child for parent, child in ser.HAND_BONES)
+    with pytest.raises(ValueError, match='21, 3'):
+        ser.skeleton_points(np.zeros((20, 3)))
+
+
+def test_semantic_heatmap_marks_skeleton_points_and_mirrors():
+    heatmap = np.zeros((2, 8, 8, 8), np.float32)
+    joints = np.full((21, 3), -0.9)                   # all in voxel (0, 0, 0)
+    points = np.array([[0.9, 0.9, 0.9], [0.1, 0.1, 0.1], [0.6, -0.6, 0.1]])
+    point_sdf = np.array([[0.01, 0.5], [0.5, 0.03], [0.5, 0.5]])   # hand, object, neither
+    merged = ser.semantic_heatmap(heatmap, joints, points, point_sdf, np.zeros(3))
+    hit = np.argwhere(merged > 0)
+    expected = {(0, 0, 0), (7, 7, 7), (4, 4, 4), (3, 3, 3)}     # mirror of (0.1,...) = -0.1
+    assert {tuple(v) for v in hit} == expected
+    mask = ser.voxel_mask(merged)
+    assert mask[1, 1, 1] and mask[6, 6, 6] and not mask[7, 0, 7]  # dilated by the filter
+    with pytest.raises(ValueError, match='2, H, H, H'):
+        ser.semantic_heatmap(heatmap[0], joints, points, point_sdf, np.zeros(3))
+
+
+def test_fill_unqueried_takes_the_sign_around_each_region():
+    values = np.ones((1, 9, 9, 9), np.float32)
+    values[0, 1:8, 1:8, 1:8] = 0.5                      # queried shell: outer layer outside,
+    values[0, 2:7, 2:7, 2:7] = -0.5                     # inner layer inside
+    queried = np.zeros((9, 9, 9), bool)
+    queried[1:8, 1:8, 1:8] = True
+    queried[3:6, 3:6, 3:6] = False                      # unqueried core
+    values[0, 3:6, 3:6, 3:6] = 123.0
+    ser.fill_unqueried(values, queried)
+    assert np.all(values[0, 3:6, 3:6, 3:6] == -1.0)
+    assert np.all(values[0, 0] == 1.0)
+
+
+@pytest.mark.parametrize('mode', ser.SER_MODES)
+def test_sparse_grid_matches_dense_on_a_sphere(mode):
+    query = sphere_query()
+    dense, dense_count = dense_grid(query, 128)
+    config = ser.SerConfig(mode=mode)
+    sparse, count = ser.sparse_grid(query, shell_mask(), 128, config)
+    assert dense_count == 128 ** 3
+    assert count <= 0.05 * dense_count
+    reference = grid_mesh(dense[0])
+    mesh = grid_mesh(sparse[0])
+    # Where the surface is, both queried the same lattice points: the same vertices.
+    assert len(mesh.vertices) == len(reference.vertices)
+    assert metrics.nearest_distances(mesh.vertices, reference.vertices).max() < 1e-6
+    # The unqueried core of the sphere stays inside: one closed surface, no inner shell.
+    assert mesh.is_watertight
+    assert abs(mesh.volume - reference.volume) / reference.volume < 0.01
+
+
+def test_sparse_grid_checks_its_mask():
+    with pytest.raises(ValueError, match='dividing'):
+        ser.sparse_grid(sphere_query(), np.ones((30, 30, 30), bool), 128)
+    with pytest.raises(ValueError, match='mode'):
+        ser.SerConfig(mode='fast')
+
+
+def test_check_frame_rejects_bad_input_and_cleans_depth():
+    color = np.zeros((4, 6, 3), np.uint8)
+    depth = np.full((4, 6), 0.5, np.float32)
+    depth[0, 0] = np.nan
+    depth[0, 1] = -1.0
+    cleaned = check_frame(color, depth, CAMERA.K)
+    assert cleaned[0, 0] == 0 and cleaned[0, 1] == 0 and cleaned[1, 1] == 0.5
+    with pytest.raises(ValueError, match='uint8'):
+        check_frame(color.astype(np.float32), depth, CAMERA.K)
+    with pytest.raises(ValueError, match='sizes differ'):
+        check_frame(color, depth[:, :5], CAMERA.K)
+    with pytest.raises(ValueError, match='positive focal'):
+        check_frame(color, depth, np.zeros((3, 3)))
+    with pytest.raises(ValueError, match='no valid pixels'):
+        check_frame(color, np.full((4, 6), np.nan, np.float32), CAMERA.K)
+    with pytest.raises(ValueError, match='float metres'):
+        check_frame(color, np.ones((4, 6), np.uint16), CAMERA.K)
+
+
+def test_resolve_device():
+    assert resolve_device('cpu').type == 'cpu'
+    assert resolve_device('auto').type in ('cpu', 'cuda')
+    with pytest.raises(ValueError, match='auto'):
+        resolve_device('tpu')
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match='CUDA is not available'):
+            resolve_device('cuda:0')
+
+
+def skin_disc_frame(radius_px=40, depth_m=0.5):
+    color = np.zeros((480, 640, 3), np.uint8)
+    color[:] = (40, 60, 160)                                    # blue background
+    depth = np.full((480, 640), 1.2, np.float32)
+    v, u = np.mgrid[:480, :640]
+    disc = (u - 400) ** 2 + (v - 200) ** 2 < radius_px ** 2
+    color[disc] = (224, 172, 140)                               # a light skin tone
+    depth[disc] = depth_m
+    return color, depth
+
+
+def test_skin_depth_localiser_finds_a_skin_blob_and_nothing_else():
+    color, depth = skin_disc_frame()
+    detection = SkinDepthLocaliser().locate(color, depth, CAMERA)
+    assert detection is not None
+    expected = CAMERA.backproject(np.where(depth == 0.5, depth, 0))[200, 400]
+    assert np.linalg.norm(detection.root - expected) < 0.01
+    assert np.allclose(detection.pixel, (400, 200), atol=2)
+    assert 0 < detection.score <= 1
+    blue = np.zeros_like(color)
+    blue[:] = (40, 60, 160)
+    assert SkinDepthLocaliser().locate(blue, depth, CAMERA) is None
+    tiny, tiny_depth = skin_disc_frame(radius_px=4)
+    assert SkinDepthLocaliser().locate(tiny, tiny_depth, CAMERA) is None
+
+
+def test_find_contacts_on_touching_boxes():
+    obj = trimesh.creation.box((0.1, 0.1, 0.1))
+    hand = trimesh.creation.box((0.02, 0.02, 0.02)).apply_translation((0.06, 0, 0))
+    joints = np.zeros((21, 3))
+    joints[0] = (0.2, 0, 0)         # wrist (palm) far; thumb tip at the contact
+    joints[4] = (0.05, 0, 0)
+    contacts = find_contacts(hand, obj, joints, 0.005)
+    assert len(contacts) == 4                          # the box face at x = 0.05
+    assert np.allclose(contacts.positions[:, 0], 0.05)
+    assert np.allclose(contacts.distances, 0.0, atol=1e-6)
+    assert set(contacts.parts.tolist()) == {PART_THUMB}
+    far = find_contacts(hand.copy().apply_translation((0.1, 0, 0)), obj, joints, 0.005)
+    assert len(far) == 0
+    assert PART_PALM == 0
+
+
+def test_overlay_draws_where_the_mesh_projects():
+    color = np.zeros((480, 640, 3), np.uint8)
+    mesh = trimesh.creation.icosphere(2, 0.05).apply_translation((0, 0, 0.5))
+    image = np.asarray(overlay_meshes(color, CAMERA, [(mesh, (255, 0, 0))]))
+    assert image.shape == color.shape
+    assert image[240, 320, 0] > 50 and image[240, 320, 1] == 0
+    assert image[10, 10].sum() == 0
+    with pytest.raises(ValueError, match='alpha'):
+        overlay_meshes(color, CAMERA, [], alpha=2.0)
+
+
+@pytest.fixture(scope='module')
+def reconstructor():
+    return Reconstructor(None, 'cpu', ReconstructorConfig(resolution=64))
+
+
+def test_reconstructor_on_a_bundled_frame(reconstructor):
+    frames = FrameFolder(SAMPLE)
+    frame = frames.read(1)
+    result = reconstructor.reconstruct(frame.color, frame.depth, frames.camera.K)
+    assert result.found
+    assert result.hand_mesh is not None and len(result.hand_mesh.faces) > 100
+    assert result.joints.shape == (21, 3) and result.root.shape == (3,)
+    assert set(result.timings) == {'localise', 'encoder', 'coarse', 'queries',
+                                   'marching_cubes', 'contacts'}
+    assert 0 < result.queries < 64 ** 3
+    truth = trimesh.load(SAMPLE / 'mesh' / f'{frames.ids[1]}_hand.ply', process=False)
+    # Camera frame, metres: the mesh sits on the true hand (loose: the shipped weights
+    # are CPU-trained; docs/benchmarks.md has the measured accuracy).
+    distance = metrics.nearest_distances(result.hand_mesh.vertices,
+                                         metrics.sample_surface(truth, 20000, 0))
+    assert np.median(distance) < 0.05
+    again = reconstructor.reconstruct(frame.color, frame.depth, frames.camera.K)
+    assert np.array_equal(again.hand_mesh.vertices, result.hand_mesh.vertices)
+
+
+def test_reconstructor_without_a_hand_returns_an_empty_result(reconstructor):
+    color = np.zeros((480, 640, 3), np.uint8)
+    color[:] = (40, 60, 160)
+    result = reconstructor.reconstruct(color, np.full((480, 640), 0.8, np.float32),
+                                       CAMERA.K)
+    assert not result.found and result.hand_mesh is None and result.queries == 0
+
+
+def test_reconstructor_with_missing_weights_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        Reconstructor(tmp_path / 'nothing', 'cpu')
