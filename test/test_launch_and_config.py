@@ -15,7 +15,8 @@ import rclpy
 from rclpy.context import Context
 import yaml
 
-from c2f_sdf_ros.ros import recorder_node, replay_camera_node, rgbd_input, rgbd_monitor_node
+from c2f_sdf_ros.ros import (reconstruction_node, recorder_node, replay_camera_node, rgbd_input,
+                             rgbd_monitor_node)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((REPO / 'launch').glob('*.launch.py'))
@@ -28,6 +29,8 @@ NODES = {
         'aligned_depth_to_color/camera_info')),
     'rgbd_monitor_node': ('rgbd_monitor', rgbd_monitor_node, rgbd_input.TOPICS),
     'recorder_node': ('reconstruction_recorder', recorder_node, ('reconstruction',)),
+    'reconstruction_node': ('hand_object_reconstruction', reconstruction_node,
+                            rgbd_input.TOPICS),
 }
 NODE_BY_NAME = {name: module for name, module, _ in NODES.values()}
 # Launch arguments that configure the launch itself rather than a node parameter.
@@ -171,7 +174,8 @@ def test_running_node_declares_exactly_its_table(executable, tmp_path):
         'recorder_node': [Parameter('output_dir', value=str(tmp_path / 'out'))]}
     node_class = {'replay_camera_node': replay_camera_node.ReplayCameraNode,
                   'rgbd_monitor_node': rgbd_monitor_node.RgbdMonitorNode,
-                  'recorder_node': recorder_node.RecorderNode}[executable]
+                  'recorder_node': recorder_node.RecorderNode,
+                  'reconstruction_node': reconstruction_node.ReconstructionNode}[executable]
     context = Context()
     rclpy.init(context=context)
     try:
