@@ -15,8 +15,13 @@ import rclpy
 from rclpy.context import Context
 import yaml
 
-from c2f_sdf_ros.ros import (reconstruction_node, recorder_node, replay_camera_node, rgbd_input,
-                             rgbd_monitor_node)
+from c2f_sdf_ros.ros import (
+    reconstruction_node,
+    recorder_node,
+    replay_camera_node,
+    rgbd_input,
+    rgbd_monitor_node,
+)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((REPO / 'launch').glob('*.launch.py'))
