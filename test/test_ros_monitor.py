@@ -7,7 +7,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from c2f_sdf_ros.ros.conversions import intrinsics_to_camera_info, numpy_to_image
 from helpers.frames import D435_640, make_frame, make_frame_folder
-from helpers.processes import process_log, start_node, stop_process
+from helpers.processes import process_log, publish_triple, start_node, stop_process
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 # Namespace of the test_node fixture (conftest.py) and of the nodes these tests start.
@@ -70,14 +70,6 @@ def test_monitor_explains_best_effort_publisher_vs_reliable_subscription(
     assert status.level == DiagnosticStatus.ERROR
     assert int(values(status)['valid_frames']) == 0
     assert 'set qos_reliability to best_effort' in process_log(monitor)
-
-
-def publish_triple(publishers, stamp, color, depth, info):
-    for msg in (color, depth, info):
-        msg.header.stamp = stamp
-        msg.header.frame_id = 'camera_color_optical_frame'
-    for publisher, msg in zip(publishers, (color, depth, info), strict=True):
-        publisher.publish(msg)
 
 
 def test_monitor_counts_bad_frames_and_keeps_going(test_node, tmp_path):

@@ -14,7 +14,7 @@ from c2f_sdf_ros.eval import metrics
 from c2f_sdf_ros.msg import HandObjectReconstruction
 from c2f_sdf_ros.ros.conversions import intrinsics_to_camera_info, mesh_from_msg, numpy_to_image
 from c2f_sdf_ros.ros.sync import stamp_to_ns
-from helpers.processes import process_log, start_node, stop_process
+from helpers.processes import process_log, publish_triple, start_node, stop_process
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 TEST_NAMESPACE = '/reconstruction_test'
@@ -66,14 +66,6 @@ def test_replay_to_node_to_subscriber(test_node, tmp_path):
     assert np.median(distances) < 0.05
     log = process_log(reconstruction)
     assert 'Traceback' not in log and 'totals:' in log
-
-
-def publish_triple(publishers, stamp, color, depth, info):
-    for msg in (color, depth, info):
-        msg.header.stamp = stamp
-        msg.header.frame_id = 'camera_color_optical_frame'
-    for publisher, msg in zip(publishers, (color, depth, info), strict=True):
-        publisher.publish(msg)
 
 
 def test_bad_input_is_counted_and_the_node_keeps_going(test_node, tmp_path):

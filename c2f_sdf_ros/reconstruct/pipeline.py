@@ -27,6 +27,7 @@ from c2f_sdf_ros.reconstruct import ser
 from c2f_sdf_ros.reconstruct.localise import HandDetection, SkinDepthConfig, SkinDepthLocaliser
 from c2f_sdf_ros.reconstruct.meshing import dense_grid, grid_mesh
 from c2f_sdf_ros.train.sample import CropConfig, make_sample
+from c2f_sdf_ros.train.trainer import resolve_device
 
 STAGES = ('localise', 'encoder', 'coarse', 'queries', 'marching_cubes', 'contacts')
 # Contact.msg hand parts, from the joint a vertex is nearest to: wrist and the finger
@@ -139,25 +140,6 @@ class Reconstruction:
     def total_seconds(self) -> float:
         """Sum of the stage times."""
         return float(sum(self.timings.values()))
-
-
-def resolve_device(device: str) -> torch.device:
-    """'auto' (CUDA when there is one), 'cpu' or 'cuda[:N]'; ValueError otherwise."""
-    if device == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    if device == 'cpu':
-        return torch.device('cpu')
-    if device.startswith('cuda'):
-        try:
-            parsed = torch.device(device)
-        except RuntimeError as error:
-            raise ValueError(f'bad device {device!r}: {error}') from error
-        if not torch.cuda.is_available():
-            raise ValueError(f'device {device!r} asked for but CUDA is not available')
-        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-            raise ValueError(f'device {device!r}: only {torch.cuda.device_count()} GPUs')
-        return parsed
-    raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
 
 
 def check_frame(color: np.ndarray, depth: np.ndarray, K: np.ndarray) -> np.ndarray:

@@ -89,3 +89,12 @@ class RosTestNode:
         self.executor.shutdown()
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
+
+
+def publish_triple(publishers, stamp, color, depth, info):
+    """Publish one color/depth/camera_info triple with one stamp and the optical frame."""
+    for msg in (color, depth, info):
+        msg.header.stamp = stamp
+        msg.header.frame_id = 'camera_color_optical_frame'
+    for publisher, msg in zip(publishers, (color, depth, info), strict=True):
+        publisher.publish(msg)
