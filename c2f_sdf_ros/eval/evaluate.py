@@ -21,10 +21,10 @@ import numpy as np
 import torch
 import trimesh
 
+from c2f_sdf_ros.data.labelled import FrameSource, LabelledFrame
 from c2f_sdf_ros.eval import metrics
 from c2f_sdf_ros.model.c2f_sdf import C2FSDF, ModelInput
 from c2f_sdf_ros.reconstruct.meshing import grid_mesh, narrow_band_grid
-from c2f_sdf_ros.train.dataset import SynthFolder, SynthFrame
 from c2f_sdf_ros.train.sample import CropConfig, make_sample
 
 PROTOCOLS = ('paper', 'deployable')
@@ -181,7 +181,7 @@ def score(prediction: Prediction, truth: Truth, true_root: np.ndarray, align: bo
     return out
 
 
-def evaluate_frame(runner: ModelRunner, frame: SynthFrame, truth: Truth, index: int,
+def evaluate_frame(runner: ModelRunner, frame: LabelledFrame, truth: Truth, index: int,
                    protocols=PROTOCOLS) -> tuple[dict[str, dict], dict[str, Prediction]]:
     """Per-protocol metrics and predictions of one frame."""
     config = runner.config
@@ -213,8 +213,6 @@ def summarise(per_frame: list[dict]) -> dict:
     return summary
 
 
-def load_truth(folder: SynthFolder, index: int, config: EvalConfig) -> Truth:
+def load_truth(source: FrameSource, index: int, config: EvalConfig) -> Truth:
     """Ground-truth hand and object meshes of frame ``index``, sampled."""
-    hand_path, object_path = folder.mesh_paths(index)
-    return Truth.from_meshes(trimesh.load(hand_path, force='mesh', process=False),
-                             trimesh.load(object_path, force='mesh', process=False), config)
+    return Truth.from_meshes(*source.meshes(index), config)

@@ -42,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                 if f.default is not dataclasses.MISSING}
     for name, kind in (('steps', int), ('batch_size', int), ('lr', float),
                        ('weight_decay', float), ('warmup_steps', int), ('num_queries', int),
-                       ('val_every', int), ('val_frames', int), ('checkpoint_every', int),
-                       ('workers', int), ('seed', int)):
+                       ('lattice_fraction', float), ('val_every', int), ('val_frames', int),
+                       ('checkpoint_every', int), ('workers', int), ('seed', int)):
         p.add_argument('--' + name.replace('_', '-'), type=kind, default=defaults[name],
                        help=f'(default {defaults[name]})')
     p.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda[:N]'")
@@ -73,7 +73,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             raise ValueError(f'--model-json is not JSON: {error}') from error
     kwargs = {name: getattr(args, name) for name in (
         'steps', 'batch_size', 'lr', 'weight_decay', 'warmup_steps', 'num_queries',
-        'val_every', 'val_frames', 'checkpoint_every', 'workers', 'seed', 'device')}
+        'lattice_fraction', 'val_every', 'val_frames', 'checkpoint_every', 'workers', 'seed',
+        'device')}
     config = TrainConfig(args.data, args.val, args.out, ModelConfig.from_dict(model),
                          amp=not args.no_amp, cpu_amp=args.cpu_amp,
                          init_weights=args.init, **kwargs)

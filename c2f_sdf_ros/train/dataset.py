@@ -17,7 +17,10 @@ import numpy as np
 from PIL import Image
 import torch
 from torch.utils.data import Dataset
+import trimesh
 
+from c2f_sdf_ros.data.labelled import LabelledFrame
+from c2f_sdf_ros.data.sdf_samples import MeshSdf
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
 from c2f_sdf_ros.train.sample import CropConfig, make_sample, make_targets
 
@@ -60,21 +63,6 @@ class Augmentation:
         return asdict(self)
 
 
-@dataclass
-class SynthFrame:
-    """One synthetic frame with the ground truth training needs (camera frame, metres)."""
-
-    frame_id: str
-    color: np.ndarray          # (H, W, 3) uint8
-    depth: np.ndarray          # (H, W) float32 metres, 0 = none
-    camera: CameraIntrinsics
-    root: np.ndarray           # (3,)
-    joints: np.ndarray         # (21, 3)
-    object_center: np.ndarray  # (3,)
-    sdf: np.ndarray            # (M, 5) [x, y, z, sdf_hand, sdf_object]
-    side: str
-
-
 class SynthFolder:
     """
     Read access to a ``c2f-sdf synth`` folder.
@@ -105,7 +93,12 @@ class SynthFolder:
         return (self.root / 'mesh' / f'{frame_id}_hand.ply',
                 self.root / 'mesh' / f'{frame_id}_object.ply')
 
-    def read(self, index: int) -> SynthFrame:
+    def meshes(self, index: int) -> tuple[trimesh.Trimesh, trimesh.Trimesh]:
+        """Ground-truth hand and object meshes (camera frame, m)."""
+        return tuple(trimesh.load(path, force='mesh', process=False)
+                     for path in self.mesh_paths(index))
+
+    def read(self, index: int) -> LabelledFrame:
         """Load frame ``index``."""
         frame_id = self.ids[index]
         meta = self.meta(index)
@@ -113,7 +106,7 @@ class SynthFolder:
         camera = CameraIntrinsics.from_matrix(np.array(cam['K']), cam['width'], cam['height'])
         color = np.asarray(Image.open(self.root / 'color' / f'{frame_id}.png').convert('RGB'))
         depth = np.asarray(Image.open(self.root / 'depth' / f'{frame_id}.png'), np.float32)
-        return SynthFrame(
+        return LabelledFrame(
             frame_id, color, depth / 1000.0, camera, np.array(meta['hand_root'], float),
             np.array(meta['joints_3d'], float), np.array(meta['camera_T_object'])[:3, 3],
             np.load(self.root / 'sdf' / f'{frame_id}.npy').astype(np.float64),
@@ -163,16 +156,36 @@ def _noisy_depth(depth: np.ndarray, aug: Augmentation, rng: np.random.Generator)
     return np.where(keep, noisy, 0.0).astype(np.float32)
 
 
-def frame_item(frame: SynthFrame, crop: CropConfig, num_queries: int, heatmap_size: int,
-               rng: np.random.Generator, augmentation: Augmentation | None = None) -> dict:
+def lattice_pool(distances: tuple[MeshSdf, MeshSdf], root: np.ndarray, norm_scale: float,
+                 count: int, rng: np.random.Generator) -> np.ndarray:
+    """
+    ``count`` SDF rows uniform in a cube around ``root`` that holds the query lattice.
+
+    The cube (half side 1.5 x the lattice's, plus 5 cm) still contains the lattice after
+    ``frame_item``'s in-plane rotation and root jitter, so one pool per frame can serve
+    every epoch. Returns (count, 5) float32 rows [x, y, z, sdf_hand, sdf_object].
+    """
+    half = 1.5 * 2.0 / norm_scale + 0.05
+    points = np.asarray(root, float) + rng.uniform(-half, half, (count, 3))
+    return np.column_stack([points, distances[0](points), distances[1](points)]).astype(
+        np.float32)
+
+
+def frame_item(frame: LabelledFrame, crop: CropConfig, num_queries: int, heatmap_size: int,
+               rng: np.random.Generator, augmentation: Augmentation | None = None,
+               lattice_queries: int = 0, pool: np.ndarray | None = None) -> dict:
     """
     Model inputs and targets of one frame (numpy, see ``make_sample``/``make_targets``).
 
     Without ``augmentation`` the crop is built around the ground-truth root (the papers'
-    evaluation protocol).
+    evaluation protocol). ``lattice_queries`` of the ``num_queries`` are drawn from the
+    rows of ``pool`` (see ``lattice_pool``) that fall in the normalised cube [-1, 1]^3
+    reconstruction queries: the stored samples only cover +-15 cm around the wrist, and
+    a field never trained out there grows spurious surfaces.
     """
     color, depth, camera = frame.color, frame.depth, frame.camera
     root, joints, center, sdf = frame.root, frame.joints, frame.object_center, frame.sdf
+    rotation = np.eye(3)
     jitter = None
     if augmentation is not None:
         aug = augmentation
@@ -187,10 +200,25 @@ def frame_item(frame: SynthFrame, crop: CropConfig, num_queries: int, heatmap_si
                          2.5 * aug.root_jitter)
         root = root + offset
         jitter = np.array([0.0, 0.0, rng.uniform(-aug.scale_jitter, aug.scale_jitter)])
+    extra = None
+    if lattice_queries > 0:
+        if pool is None:
+            raise ValueError('lattice_queries need a pool of lattice samples')
+        points = pool[:, :3] @ rotation.T
+        inside = np.flatnonzero(np.all(np.abs(points - root) * (crop.norm_scale / 2.0) <= 1.0,
+                                       axis=1))
+        if len(inside) == 0:
+            raise ValueError('no pool sample falls in the query lattice')
+        pick = rng.choice(inside, lattice_queries, replace=len(inside) < lattice_queries)
+        extra = np.column_stack([points[pick], pool[pick, 3:]])
     sample = make_sample(color, depth, camera, root, crop, rng, jitter)
     sample.update(make_targets(sdf, joints, center, root, crop.norm_scale, num_queries,
-                               heatmap_size, rng))
+                               heatmap_size, rng, extra))
     return sample
+
+
+# Lattice samples computed per frame; about a third of them fall in a given epoch's lattice.
+LATTICE_POOL_SIZE = 2048
 
 
 class SynthDataset(Dataset):
@@ -198,12 +226,17 @@ class SynthDataset(Dataset):
     Torch dataset over a synthetic folder.
 
     Item ``i`` is deterministic given (seed, epoch, i): call ``set_epoch`` each epoch so
-    augmentations differ between epochs and not between runs.
+    augmentations differ between epochs and not between runs. ``lattice_queries`` (see
+    ``frame_item``) come from a pool per frame computed from the folder's meshes the first
+    time the frame is used (about 0.1 s) and kept in memory (40 kB).
     """
 
     def __init__(self, root: str | pathlib.Path, crop: CropConfig, num_queries: int,
                  heatmap_size: int, augmentation: Augmentation | None = None, seed: int = 0,
-                 limit: int | None = None):
+                 limit: int | None = None, lattice_queries: int = 0):
+        if not 0 <= lattice_queries <= num_queries - 2:
+            raise ValueError(f'lattice_queries must be in [0, num_queries - 2], got '
+                             f'{lattice_queries}')
         self.folder = SynthFolder(root)
         self.crop = crop
         self.num_queries = num_queries
@@ -211,6 +244,8 @@ class SynthDataset(Dataset):
         self.augmentation = augmentation
         self.seed = seed
         self.epoch = 0
+        self.lattice_queries = lattice_queries
+        self._pools: dict[int, np.ndarray] = {}
         self.length = len(self.folder) if limit is None else min(limit, len(self.folder))
 
     def set_epoch(self, epoch: int) -> None:
@@ -220,8 +255,19 @@ class SynthDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
+    def lattice_pool(self, index: int) -> np.ndarray:
+        """Frame ``index``'s pool of lattice samples (computed once, then kept)."""
+        if index not in self._pools:
+            frame = self.folder.read(index)
+            distances = tuple(MeshSdf.from_mesh(mesh) for mesh in self.folder.meshes(index))
+            rng = np.random.default_rng([self.seed, index, 7])
+            self._pools[index] = lattice_pool(distances, frame.root, self.crop.norm_scale,
+                                              LATTICE_POOL_SIZE, rng)
+        return self._pools[index]
+
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng([self.seed, self.epoch, index])
+        pool = self.lattice_pool(index) if self.lattice_queries else None
         item = frame_item(self.folder.read(index), self.crop, self.num_queries,
-                          self.heatmap_size, rng, self.augmentation)
+                          self.heatmap_size, rng, self.augmentation, self.lattice_queries, pool)
         return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in item.items()}

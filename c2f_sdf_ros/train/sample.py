@@ -176,21 +176,26 @@ def heatmap_target(surface_points: np.ndarray, size: int, sigma: float = 1.0) ->
 
 def make_targets(sdf_samples: np.ndarray, joints: np.ndarray, object_center: np.ndarray,
                  root: np.ndarray, norm_scale: float, num_queries: int, heatmap_size: int,
-                 rng: np.random.Generator) -> dict:
+                 rng: np.random.Generator, extra_rows: np.ndarray | None = None) -> dict:
     """
     Normalised training targets.
 
     ``sdf_samples`` (M, 5) rows [x, y, z, sdf_hand, sdf_object] in camera metres (the synth
-    layout); ``num_queries`` of them are drawn, half from the first (near-hand) half of
-    the rows and half from the rest. Returns 'queries' (Q, 3), 'sdf_hand', 'sdf_object'
-    (Q,), 'joints' (21, 3), 'object_center' (3,), 'heatmap' (2, H, H, H), float32.
+    layout). ``extra_rows`` (E, 5), same layout, are used as they are (e.g. uniform points
+    over the whole lattice); the other ``num_queries - E`` are drawn from ``sdf_samples``,
+    half from the first (near-hand) half of the rows and half from the rest. Returns
+    'queries' (Q, 3), 'sdf_hand', 'sdf_object' (Q,), 'joints' (21, 3), 'object_center'
+    (3,), 'heatmap' (2, H, H, H), float32.
     """
     scale = norm_scale / 2.0
+    extra = np.zeros((0, 5)) if extra_rows is None else np.asarray(extra_rows)
+    drawn = num_queries - len(extra)
+    if drawn < 2:
+        raise ValueError(f'{len(extra)} extra rows leave fewer than 2 of {num_queries} queries')
     half = len(sdf_samples) // 2
-    pick = np.concatenate([rng.choice(half, num_queries // 2),
-                           half + rng.choice(len(sdf_samples) - half,
-                                             num_queries - num_queries // 2)])
-    rows = sdf_samples[pick]
+    pick = np.concatenate([rng.choice(half, drawn // 2),
+                           half + rng.choice(len(sdf_samples) - half, drawn - drawn // 2)])
+    rows = np.concatenate([sdf_samples[pick], extra])
     all_points = normalise(sdf_samples[:, :3], root, norm_scale)
     hand_surface = all_points[np.abs(sdf_samples[:, 3]) < 0.003]
     object_surface = all_points[np.abs(sdf_samples[:, 4]) < 0.003]

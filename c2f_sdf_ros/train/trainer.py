@@ -57,7 +57,11 @@ class TrainConfig:
         AdamW; the rate warms up linearly over ``warmup_steps`` then follows a cosine to
         ``lr * final_lr_fraction``.
     num_queries : int
-        SDF samples per frame and step (half near the hand, half near the object).
+        SDF samples per frame and step: a ``lattice_fraction`` of them uniform over the
+        whole normalised cube, the rest half near the hand, half near the object.
+    lattice_fraction : float
+        That fraction, with targets from the ground-truth meshes (the stored samples stop
+        15 cm from the wrist; reconstruction queries up to 32 cm from it).
     crop_half_extent, depth_half_range : float
         See ``CropConfig``.
     val_every, val_frames : int
@@ -94,6 +98,7 @@ class TrainConfig:
     warmup_steps: int = 100
     final_lr_fraction: float = 0.02
     num_queries: int = 1024
+    lattice_fraction: float = 0.125
     crop_half_extent: float = 0.16
     depth_half_range: float = 0.25
     val_every: int = 250
@@ -114,6 +119,14 @@ class TrainConfig:
                 raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}')
         if self.lr <= 0 or self.weight_decay < 0 or self.workers < 0 or self.val_frames < 0:
             raise ValueError('lr must be > 0; weight_decay, workers, val_frames >= 0')
+        if not 0.0 <= self.lattice_fraction <= 0.5:
+            raise ValueError(f'lattice_fraction must be in [0, 0.5], got '
+                             f'{self.lattice_fraction}')
+
+    @property
+    def lattice_queries(self) -> int:
+        """Lattice queries per frame (``lattice_fraction`` of ``num_queries``)."""
+        return round(self.lattice_fraction * self.num_queries)
 
     @property
     def crop(self) -> CropConfig:
@@ -242,10 +255,13 @@ class Trainer:
         crop = config.crop
         self.train_set = SynthDataset(config.train_dir, crop, config.num_queries,
                                       config.model.heatmap_size, config.augmentation,
-                                      seed=config.seed)
-        self.val_set = SynthDataset(config.val_dir, crop, config.num_queries,
-                                    config.model.heatmap_size, None, seed=config.seed,
-                                    limit=config.val_frames) if config.val_frames else None
+                                      seed=config.seed, lattice_queries=config.lattice_queries)
+        self.val_set = None
+        if config.val_frames:
+            self.val_set = SynthDataset(config.val_dir, crop, config.num_queries,
+                                        config.model.heatmap_size, None, seed=config.seed,
+                                        limit=config.val_frames,
+                                        lattice_queries=config.lattice_queries)
         self.steps_per_epoch = max(1, len(self.train_set) // (config.batch_size * self.world))
 
     # -- checkpoints ------------------------------------------------------------------------
