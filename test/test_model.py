@@ -98,6 +98,40 @@ def test_pifu_picks_the_nearest_valid_points_in_3d():
     assert 1.0 <= out.item() < 1.01
 
 
+def test_pifu_aggregation_equals_the_explicit_weighted_sum():
+    g = torch.Generator().manual_seed(3)
+    pifu = PointAlignedFeature(neighbours=5, use_sdf=True)
+    with torch.no_grad():
+        pifu.raw_alpha.fill_(0.7)
+    queries, points = torch.rand(2, 40, 3, generator=g), torch.rand(2, 30, 3, generator=g)
+    features, sdf = torch.randn(2, 30, 8, generator=g), torch.randn(2, 30, generator=g)
+    valid = torch.rand(2, 30, generator=g) > 0.2
+    out = pifu(queries, points, features, sdf, valid)
+    # Explicit: cdist, the 5 nearest valid points, eq. (4) weights, weighted sum.
+    distance = torch.cdist(queries, points).masked_fill(~valid[:, None], float('inf'))
+    nearest, index = distance.topk(5, dim=-1, largest=False)
+    for b in range(2):
+        weights = pifu_weights(nearest[b], sdf[b][index[b]], pifu.alpha)
+        expected = (weights[..., None] * features[b][index[b]]).sum(1)
+        torch.testing.assert_close(out[b], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_query_of_one_branch_equals_that_branch_of_both():
+    config = small_config()
+    model = C2FSDF(config).eval()
+    queries = torch.rand(2, 50, 3) * 2 - 1
+    with torch.no_grad():
+        encoding = model.encode(make_inputs(config))
+        both = model.query(encoding, queries, coarse=False)
+        hand = model.query(encoding, queries, coarse=False, branches=('hand',))
+        obj = model.query(encoding, queries, coarse=False, branches=('object',))
+    assert set(hand) == {'fine_hand'} and set(obj) == {'fine_object'}
+    torch.testing.assert_close(hand['fine_hand'], both['fine_hand'])
+    torch.testing.assert_close(obj['fine_object'], both['fine_object'])
+    with pytest.raises(ValueError, match='branches'):
+        model.query(encoding, queries, branches=('foot',))
+
+
 @pytest.mark.parametrize('variant', VARIANTS)
 def test_gradient_reaches_every_parameter(variant):
     # Every parameter must get a gradient: DistributedDataParallel requires it.

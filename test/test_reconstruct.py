@@ -31,9 +31,10 @@ CAMERA = CameraIntrinsics(640, 480, 600.0, 600.0, 320.0, 240.0)
 def sphere_query(radius=0.3, center=(0.1, 0.0, -0.05)):
     center = torch.tensor(center)
 
-    def query(points):
+    def query(points, fields=(0, 1)):
         d = (points - center).norm(dim=-1) - radius
-        return torch.stack([d, d + 0.1], -1)   # hand sphere, smaller 'object' sphere
+        both = torch.stack([d, d + 0.1], -1)   # hand sphere, smaller 'object' sphere
+        return both[:, list(fields)]
     return query
 
 

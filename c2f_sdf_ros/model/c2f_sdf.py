@@ -62,6 +62,10 @@ class Encoding:
     root: torch.Tensor
 
 
+# The two surfaces, in the order of every (..., 2) output.
+BRANCHES = ('hand', 'object')
+
+
 class C2FSDF(nn.Module):
     """
     Coarse-to-fine SDF model (see ModelConfig for the variants of the paper's Table 1).
@@ -147,30 +151,40 @@ class C2FSDF(nn.Module):
         return Encoding(feature_map, global_feature, joints, center, heatmap, point_features,
                         point_sdf, point_valid, inputs.points, inputs.crop_K, inputs.root)
 
-    def query(self, encoding: Encoding, queries: torch.Tensor,
-              coarse: bool = True) -> dict[str, torch.Tensor]:
+    def query(self, encoding: Encoding, queries: torch.Tensor, coarse: bool = True,
+              branches: tuple[str, ...] = BRANCHES) -> dict[str, torch.Tensor]:
         """
         Signed distances (B, Q) of hand and object at ``queries`` (B, Q, 3).
 
-        Keys fine_hand, fine_object, and with ``coarse`` also coarse_hand, coarse_object
-        (meshing needs only the fine ones).
+        Keys ``fine_<branch>`` for each of ``branches`` ('hand', 'object'), and with
+        ``coarse`` also coarse_hand, coarse_object (meshing needs only the fine ones, and
+        sparse meshing often only one branch at a point).
         """
+        unknown = set(branches) - set(BRANCHES)
+        if unknown or not branches:
+            raise ValueError(f'branches must be a non-empty subset of {BRANCHES}, got '
+                             f'{branches}')
         parts = [self._pixel_aligned(encoding.feature_map, queries, encoding.crop_K,
                                      encoding.root), queries,
                  *self._guidance(queries, encoding.joints)]
-        hand_parts, object_parts = list(parts), list(parts)
+        neighbours = None
         if self.config.uses_points:
-            sdf = encoding.point_sdf
             neighbours = nearest_points(queries, encoding.points, encoding.point_valid,
                                         self.config.neighbours)
-            hand_parts.append(self.pifu_hand(
-                queries, encoding.points, encoding.point_features,
-                None if sdf is None else sdf[..., 0], encoding.point_valid, neighbours))
-            object_parts.append(self.pifu_object(
-                queries, encoding.points, encoding.point_features,
-                None if sdf is None else sdf[..., 1], encoding.point_valid, neighbours))
-        out = {'fine_hand': self.fine_hand(torch.cat(hand_parts, -1)),
-               'fine_object': self.fine_object(torch.cat(object_parts, -1))}
+        out = {}
+        for index, branch in enumerate(BRANCHES):
+            if branch not in branches:
+                continue
+            branch_parts = list(parts)
+            if self.config.uses_points:
+                sdf = encoding.point_sdf
+                pifu = self.pifu_hand if branch == 'hand' else self.pifu_object
+                branch_parts.append(pifu(
+                    queries, encoding.points, encoding.point_features,
+                    None if sdf is None else sdf[..., index], encoding.point_valid,
+                    neighbours))
+            decoder = self.fine_hand if branch == 'hand' else self.fine_object
+            out[f'fine_{branch}'] = decoder(torch.cat(branch_parts, -1))
         if coarse:
             out['coarse_hand'], out['coarse_object'] = self._coarse(
                 encoding.global_feature, queries, encoding.joints)

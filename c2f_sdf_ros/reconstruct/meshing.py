@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 import trimesh
 
-# query(points (Q, 3) normalised) -> (Q, F) signed distances, one column per surface
-QueryFn = Callable[[torch.Tensor], torch.Tensor]
+# query(points (Q, 3) normalised, fields=None) -> (Q, F) signed distances, one column per
+# surface; with ``fields`` (a tuple of column indices) only those columns, (Q, len(fields)).
+QueryFn = Callable[..., torch.Tensor]
 
 
 def lattice(resolution: int, device: torch.device | str = 'cpu') -> torch.Tensor:

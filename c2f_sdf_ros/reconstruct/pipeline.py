@@ -21,7 +21,7 @@ import trimesh
 
 from c2f_sdf_ros.eval.metrics import signed_distance
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
-from c2f_sdf_ros.model.c2f_sdf import C2FSDF, Encoding, ModelInput
+from c2f_sdf_ros.model.c2f_sdf import BRANCHES, C2FSDF, Encoding, ModelInput
 from c2f_sdf_ros.model.checkpoint import SHIPPED_WEIGHTS, load_model
 from c2f_sdf_ros.reconstruct import ser
 from c2f_sdf_ros.reconstruct.localise import HandDetection, SkinDepthConfig, SkinDepthLocaliser
@@ -218,10 +218,12 @@ class Reconstructor:
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16,
                                   enabled=self.config.bf16)
 
-        def query(points: torch.Tensor) -> torch.Tensor:
+        def query(points: torch.Tensor, fields: tuple[int, ...] = (0, 1)) -> torch.Tensor:
+            branches = tuple(BRANCHES[f] for f in fields)
             with autocast:
-                out = self.model.query(encoding, points[None], coarse=False)
-            return torch.stack([out['fine_hand'][0], out['fine_object'][0]], -1).float()
+                out = self.model.query(encoding, points[None], coarse=False,
+                                       branches=branches)
+            return torch.stack([out[f'fine_{b}'][0] for b in branches], -1).float()
         return query
 
     # -- pipeline ---------------------------------------------------------------------------

@@ -24,7 +24,8 @@ Two ways to query the kept voxels (``SerConfig.mode``):
 ``paper``  every lattice point of every kept voxel ((R/H)^3 = 64 per voxel);
 ``c2f``    the kept voxels at H^3 first, then at each doubling only points within a cell
            of a sign change or of a coarse value under min(``band``, one coarse cell),
-           so the 128^3 queries concentrate on the surface itself.
+           so the 128^3 queries concentrate on the surface itself; each surface's
+           decoder runs only near that surface.
 """
 
 from __future__ import annotations
@@ -230,7 +231,8 @@ def sparse_grid(query: QueryFn, mask: np.ndarray, resolution: int = 128,
     Parameters
     ----------
     query : QueryFn
-        (Q, 3) normalised points -> (Q, fields) signed distances.
+        (Q, 3) normalised points -> (Q, fields) signed distances; ``c2f`` mode also calls
+        it with a second argument, a tuple of the fields wanted.
     mask : (H, H, H) bool
         Voxels to query; ``resolution`` must be a multiple of H.
     resolution : int
@@ -293,7 +295,7 @@ def _near_surface(values: torch.Tensor, band: float) -> torch.Tensor:
 
 
 def _sparse_c2f(query, mask, resolution, band, batch, fields, device):
-    # Level H: one lattice point per voxel (lattice(H) point i lies in voxel i).
+    # Level H: one lattice point per voxel (lattice(H) point i lies in voxel i), every field.
     size = mask.shape[0]
     values = np.zeros((fields, size, size, size), np.float32)
     points = lattice(size, device)[torch.from_numpy(mask).to(device)]
@@ -304,15 +306,20 @@ def _sparse_c2f(query, mask, resolution, band, batch, fields, device):
     values_t = torch.from_numpy(values).to(device)
     allowed = torch.from_numpy(mask).to(device)[None, None].float()
     while size < resolution:
-        near = _near_surface(values_t, min(band, 2.0 / (size - 1)))
+        # Each field is refined only near its own surface: a point near the hand alone
+        # runs the hand decoder alone.
+        near = torch.cat([_near_surface(values_t[f:f + 1], min(band, 2.0 / (size - 1)))
+                          for f in range(fields)], 1)              # (1, F, s, s, s)
         size = min(size * 2, resolution)
         values_t = F.interpolate(values_t[None], size=(size,) * 3, mode='trilinear',
                                  align_corners=True)[0]
-        near = F.interpolate(near, size=(size,) * 3, mode='nearest')[0, 0] > 0
-        inside = F.interpolate(allowed, size=(size,) * 3, mode='nearest')[0, 0] > 0
-        near &= inside
-        points = lattice(size, device)[near]
-        if len(points):
-            values_t[:, near] = _batched(query, points, batch).T
-        count += len(points)
+        near = F.interpolate(near, size=(size,) * 3, mode='nearest')[0] > 0
+        near &= F.interpolate(allowed, size=(size,) * 3, mode='nearest')[0] > 0
+        grid = lattice(size, device)
+        for field in range(fields):
+            points = grid[near[field]]
+            if len(points):
+                values_t[field, near[field]] = _batched(
+                    lambda p, f=field: query(p, (f,)), points, batch)[:, 0]
+        count += int(near.any(0).sum())   # a point counts once, whatever it was asked
     return values_t.cpu().numpy(), count
