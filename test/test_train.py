@@ -13,7 +13,7 @@ import torch
 
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
 from c2f_sdf_ros.model.checkpoint import load_model
-from c2f_sdf_ros.train.dataset import Augmentation, SynthDataset, SynthFolder, rotate_frame
+from c2f_sdf_ros.train.dataset import Augmentation, FrameDataset, SynthFolder, rotate_frame
 from c2f_sdf_ros.train.sample import CropConfig
 from c2f_sdf_ros.train.trainer import ShardedShuffle, TrainConfig, learning_rate
 
@@ -25,7 +25,7 @@ TINY = dict(image_size=64, base_channels=8, feature_channels=16, global_channels
 
 def tiny_dataset(augmentation=None, seed=0):
     crop = CropConfig(image_size=64, num_points=64)
-    return SynthDataset(SAMPLE, crop, 32, 8, augmentation, seed=seed)
+    return FrameDataset(SAMPLE, crop, 32, 8, augmentation, seed=seed)
 
 
 def test_items_have_the_model_shapes_and_are_deterministic_per_epoch():

@@ -1,4 +1,4 @@
-"""``c2f-sdf eval``: score trained weights on a synthetic folder under both protocols."""
+"""``c2f-sdf eval``: score trained weights on a dataset under both protocols."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from PIL import Image
 import torch
 from tqdm import tqdm
 
+from c2f_sdf_ros.data.sources import DATASETS, SourceOptions, open_source
 from c2f_sdf_ros.eval import report
 from c2f_sdf_ros.eval.evaluate import (
     PROTOCOLS,
@@ -25,7 +26,6 @@ from c2f_sdf_ros.eval.evaluate import (
     summarise,
 )
 from c2f_sdf_ros.model.checkpoint import load_model
-from c2f_sdf_ros.train.dataset import SynthFolder
 from c2f_sdf_ros.train.sample import CropConfig, crop_box, resample_crop
 from c2f_sdf_ros.train.trainer import resolve_device
 
@@ -37,8 +37,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='c2f-sdf eval', description=__doc__)
     p.add_argument('--weights', action='append', required=True,
                    help='model path (PATH.safetensors + PATH.json); repeat to compare models')
-    p.add_argument('--dataset', choices=['synth'], default='synth', help='dataset kind')
-    p.add_argument('--data', required=True, help='test folder (c2f-sdf synth --split test)')
+    p.add_argument('--dataset', choices=DATASETS, default='synth',
+                   help='synth (default), dexycb or obman')
+    p.add_argument('--data', '--root', dest='data', required=True,
+                   help='test folder (c2f-sdf synth --split test) or the dataset root')
+    p.add_argument('--split', default='test', help='split of dexycb / obman (default test)')
+    p.add_argument('--mano-dir', default='',
+                   help='folder with MANO_RIGHT.pkl (dexycb, obman ground-truth hands)')
+    p.add_argument('--shapenet-root', default='', help='ShapeNetCore.v2 folder (obman)')
+    p.add_argument('--cache-dir', default='', help='cache of per-frame SDF samples')
     p.add_argument('--frames', type=int, default=0, help='evaluate the first N frames (0: all)')
     p.add_argument('--protocol', choices=['both', *PROTOCOLS], default='both')
     p.add_argument('--resolution', type=int, default=128, help='lattice side (default 128)')
@@ -72,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     try:
         device = resolve_device(args.device)
-        folder = SynthFolder(args.data)
+        folder = open_source(args.dataset, args.data, args.split, SourceOptions(
+            args.mano_dir, args.shapenet_root, args.cache_dir), args.seed)
         models = [load_model(path, str(device)) for path in args.weights]
     except (ValueError, FileNotFoundError) as error:
         print(f'c2f-sdf eval: error: {error}', file=sys.stderr)

@@ -11,6 +11,7 @@ import sys
 
 import torch
 
+from c2f_sdf_ros.data.sources import DATASETS, NORM_SCALES, SourceOptions
 from c2f_sdf_ros.model.config import VARIANTS, ModelConfig
 from c2f_sdf_ros.train.trainer import TrainConfig, Trainer
 
@@ -28,10 +29,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog='c2f-sdf train', description=__doc__,
         epilog='Multi-GPU (or multi-process CPU): torchrun --nproc_per_node N '
                '-m c2f_sdf_ros.cli train ...')
-    p.add_argument('--dataset', choices=['synth'], default='synth',
-                   help='dataset kind (synthetic folders written by c2f-sdf synth)')
-    p.add_argument('--data', required=True, help='training folder')
-    p.add_argument('--val', required=True, help='validation folder')
+    p.add_argument('--dataset', choices=DATASETS, default='synth',
+                   help='synth (folders written by c2f-sdf synth), dexycb or obman')
+    p.add_argument('--data', '--root', dest='data', required=True,
+                   help='training folder (synth) or the dataset root (dexycb, obman)')
+    p.add_argument('--val', help="validation folder (synth; default: the --data root's "
+                                 'val split for dexycb and obman)')
+    p.add_argument('--mano-dir', default='',
+                   help='folder with MANO_RIGHT.pkl (dexycb, obman ground-truth hands)')
+    p.add_argument('--shapenet-root', default='', help='ShapeNetCore.v2 folder (obman)')
+    p.add_argument('--cache-dir', default='',
+                   help='cache of per-frame SDF samples (dexycb, obman; default: none)')
     p.add_argument('--out', required=True, help='output folder for checkpoints and log')
     p.add_argument('--variant', choices=VARIANTS, default='full',
                    help="paper Table 1 variant (default 'full')")
@@ -65,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """TrainConfig from parsed arguments; ValueError on bad values."""
-    model = dict(MODEL_PRESETS[args.size], variant=args.variant)
+    model = dict(MODEL_PRESETS[args.size], variant=args.variant,
+                 norm_scale=NORM_SCALES[args.dataset])
     if args.model_json:
         try:
             model.update(json.loads(args.model_json))
@@ -75,9 +84,18 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         'steps', 'batch_size', 'lr', 'weight_decay', 'warmup_steps', 'num_queries',
         'lattice_fraction', 'val_every', 'val_frames', 'checkpoint_every', 'workers', 'seed',
         'device')}
-    config = TrainConfig(args.data, args.val, args.out, ModelConfig.from_dict(model),
+    val = args.val
+    if val is None:
+        if args.dataset == 'synth':
+            raise ValueError('--val (a synthetic validation folder) is required with '
+                             '--dataset synth')
+        val = args.data
+    sources = SourceOptions(mano_dir=args.mano_dir, shapenet_root=args.shapenet_root,
+                            cache_dir=args.cache_dir)
+    config = TrainConfig(args.data, val, args.out, ModelConfig.from_dict(model),
                          amp=not args.no_amp, cpu_amp=args.cpu_amp,
-                         init_weights=args.init, **kwargs)
+                         init_weights=args.init, dataset=args.dataset, sources=sources,
+                         **kwargs)
     if args.root_jitter is not None:
         if not 0.0 <= args.root_jitter <= 0.1:
             raise ValueError(f'--root-jitter must be in [0, 0.1] m, got {args.root_jitter}')

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 import trimesh
 
-from c2f_sdf_ros.data.labelled import LabelledFrame
+from c2f_sdf_ros.data.labelled import FrameSource, LabelledFrame
 from c2f_sdf_ros.data.sdf_samples import MeshSdf
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
 from c2f_sdf_ros.train.sample import CropConfig, make_sample, make_targets
@@ -221,23 +221,25 @@ def frame_item(frame: LabelledFrame, crop: CropConfig, num_queries: int, heatmap
 LATTICE_POOL_SIZE = 2048
 
 
-class SynthDataset(Dataset):
+class FrameDataset(Dataset):
     """
-    Torch dataset over a synthetic folder.
+    Torch dataset over any ``FrameSource`` (synthetic folder, DexYCB, ObMan).
 
     Item ``i`` is deterministic given (seed, epoch, i): call ``set_epoch`` each epoch so
     augmentations differ between epochs and not between runs. ``lattice_queries`` (see
-    ``frame_item``) come from a pool per frame computed from the folder's meshes the first
+    ``frame_item``) come from a pool per frame computed from the source's meshes the first
     time the frame is used (about 0.1 s) and kept in memory (40 kB).
     """
 
-    def __init__(self, root: str | pathlib.Path, crop: CropConfig, num_queries: int,
-                 heatmap_size: int, augmentation: Augmentation | None = None, seed: int = 0,
-                 limit: int | None = None, lattice_queries: int = 0):
+    def __init__(self, source: FrameSource | str | pathlib.Path, crop: CropConfig,
+                 num_queries: int, heatmap_size: int, augmentation: Augmentation | None = None,
+                 seed: int = 0, limit: int | None = None, lattice_queries: int = 0):
         if not 0 <= lattice_queries <= num_queries - 2:
             raise ValueError(f'lattice_queries must be in [0, num_queries - 2], got '
                              f'{lattice_queries}')
-        self.folder = SynthFolder(root)
+        # A path is a synthetic folder (the common case in tests and tools).
+        self.folder = SynthFolder(source) if isinstance(source, (str, pathlib.Path)) \
+            else source
         self.crop = crop
         self.num_queries = num_queries
         self.heatmap_size = heatmap_size

@@ -26,10 +26,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
+from c2f_sdf_ros.data.sources import DATASETS, SourceOptions, open_source
 from c2f_sdf_ros.model.c2f_sdf import C2FSDF, ModelInput
 from c2f_sdf_ros.model.checkpoint import load_model, save_model
 from c2f_sdf_ros.model.config import ModelConfig
-from c2f_sdf_ros.train.dataset import Augmentation, SynthDataset
+from c2f_sdf_ros.train.dataset import Augmentation, FrameDataset
 from c2f_sdf_ros.train.losses import LossWeights, c2f_sdf_loss
 from c2f_sdf_ros.train.sample import CropConfig
 
@@ -44,7 +45,8 @@ class TrainConfig:
     Attributes
     ----------
     train_dir, val_dir : str
-        Synthetic folders (``c2f-sdf synth``) to train and validate on.
+        Synthetic folders (``c2f-sdf synth``) to train and validate on; for DexYCB and
+        ObMan both are the dataset root and ``train_split`` / ``val_split`` choose.
     out_dir : str
         Where checkpoints (``last``, ``best``) and ``log.jsonl`` go.
     model : ModelConfig
@@ -84,6 +86,12 @@ class TrainConfig:
         model config must equal ``model``.
     augmentation, loss : Augmentation, LossWeights
         Training-time augmentation and loss weights.
+    dataset : str
+        'synth', 'dexycb' or 'obman' (``c2f_sdf_ros.data.sources``).
+    train_split, val_split : str
+        Splits of a real dataset.
+    sources : SourceOptions
+        MANO / ShapeNet / cache folders the real-dataset readers need.
 
     """
 
@@ -112,8 +120,14 @@ class TrainConfig:
     init_weights: str = ''
     augmentation: Augmentation = field(default_factory=Augmentation)
     loss: LossWeights = field(default_factory=LossWeights)
+    dataset: str = 'synth'
+    train_split: str = 'train'
+    val_split: str = 'val'
+    sources: SourceOptions = field(default_factory=SourceOptions)
 
     def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise ValueError(f'dataset must be one of {DATASETS}, got {self.dataset!r}')
         for name in ('steps', 'batch_size', 'num_queries', 'val_every', 'checkpoint_every'):
             if getattr(self, name) < 1:
                 raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}')
@@ -146,6 +160,7 @@ class TrainConfig:
         data['model'] = ModelConfig.from_dict(data.get('model', {}))
         data['augmentation'] = Augmentation(**data.get('augmentation', {}))
         data['loss'] = LossWeights(**data.get('loss', {}))
+        data['sources'] = SourceOptions(**data.get('sources', {}))
         return cls(**data)
 
 
@@ -253,12 +268,16 @@ class Trainer:
             self._initialise(config.init_weights)
         self.ddp = (DistributedDataParallel(self.model) if self.world > 1 else None)
         crop = config.crop
-        self.train_set = SynthDataset(config.train_dir, crop, config.num_queries,
+        train_source = open_source(config.dataset, config.train_dir, config.train_split,
+                                   config.sources, config.seed)
+        self.train_set = FrameDataset(train_source, crop, config.num_queries,
                                       config.model.heatmap_size, config.augmentation,
                                       seed=config.seed, lattice_queries=config.lattice_queries)
         self.val_set = None
         if config.val_frames:
-            self.val_set = SynthDataset(config.val_dir, crop, config.num_queries,
+            val_source = open_source(config.dataset, config.val_dir, config.val_split,
+                                     config.sources, config.seed)
+            self.val_set = FrameDataset(val_source, crop, config.num_queries,
                                         config.model.heatmap_size, None, seed=config.seed,
                                         limit=config.val_frames,
                                         lattice_queries=config.lattice_queries)
