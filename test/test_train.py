@@ -16,11 +16,9 @@ from c2f_sdf_ros.model.checkpoint import load_model
 from c2f_sdf_ros.train.dataset import Augmentation, FrameDataset, SynthFolder, rotate_frame
 from c2f_sdf_ros.train.sample import CropConfig
 from c2f_sdf_ros.train.trainer import ShardedShuffle, TrainConfig, learning_rate
+from helpers.cli import TINY, run_cli
 
 SAMPLE = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'sample'
-TINY = dict(image_size=64, base_channels=8, feature_channels=16, global_channels=16,
-            decoder_width=32, decoder_layers=3, num_points=64, neighbours=4, heatmap_size=8,
-            center_bins=8)
 
 
 def tiny_dataset(augmentation=None, seed=0):
@@ -87,11 +85,6 @@ def test_learning_rate_warms_up_then_decays_and_shards_cover_the_epoch():
     assert ShardedShuffle(10, 1, 2, 0, 2, skip=2).indices == shards[0][2:]
     with pytest.raises(ValueError):
         TrainConfig('a', 'b', 'c', steps=0)
-
-
-def run_cli(*args, env=None, timeout=300):
-    return subprocess.run([sys.executable, '-m', 'c2f_sdf_ros.cli', *args], capture_output=True,
-                          text=True, timeout=timeout, env=env)
 
 
 def train_args(out, steps, variant='full', *extra):
