@@ -32,12 +32,16 @@ class SourceOptions:
         ``ShapeNetCore.v2`` folder (ObMan objects).
     cache_dir : str
         Where per-frame SDF samples are cached ('' computes them on every read).
+    frame_ids : str
+        ObMan: a JSON (or one-per-line) list of the frame ids to use, e.g. gSDF's
+        ``test_6k.json`` ('' uses every frame of the split).
 
     """
 
     mano_dir: str = ''
     shapenet_root: str = ''
     cache_dir: str = ''
+    frame_ids: str = ''
 
     def to_dict(self) -> dict:
         """Plain dict."""
@@ -73,11 +77,13 @@ def open_source(dataset: str, path: str | pathlib.Path, split: str = 'train',
         return SynthFolder(path)
     cache = options.cache_dir or None
     mano = options.mano_dir or None
+    if options.frame_ids and dataset != 'obman':
+        raise ValueError('a frame id list is only read for obman')
     if dataset == 'dexycb':
         from c2f_sdf_ros.data.dexycb import DexYCB
         return DexYCB(path, split, mano_dir=mano, cache_dir=cache, seed=seed)
     if dataset == 'obman':
         from c2f_sdf_ros.data.obman import ObMan
         return ObMan(path, split, shapenet_root=options.shapenet_root or None, mano_dir=mano,
-                     cache_dir=cache, seed=seed)
+                     cache_dir=cache, seed=seed, frame_ids=options.frame_ids or None)
     raise ValueError(f'dataset must be one of {DATASETS}, got {dataset!r}')

@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='folder with MANO_RIGHT.pkl (dexycb, obman ground-truth hands)')
     p.add_argument('--shapenet-root', default='', help='ShapeNetCore.v2 folder (obman)')
     p.add_argument('--cache-dir', default='', help='cache of per-frame SDF samples')
+    p.add_argument('--frame-ids', default='',
+                   help="obman: JSON list of the evaluation frame ids (e.g. gSDF's lists)")
     p.add_argument('--frames', type=int, default=0, help='evaluate the first N frames (0: all)')
     p.add_argument('--protocol', choices=['both', *PROTOCOLS], default='both')
     p.add_argument('--resolution', type=int, default=128, help='lattice side (default 128)')
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         device = resolve_device(args.device)
         folder = open_source(args.dataset, args.data, args.split, SourceOptions(
-            args.mano_dir, args.shapenet_root, args.cache_dir), args.seed)
+            args.mano_dir, args.shapenet_root, args.cache_dir, args.frame_ids), args.seed)
         models = [load_model(path, str(device)) for path in args.weights]
     except (ValueError, FileNotFoundError) as error:
         print(f'c2f-sdf eval: error: {error}', file=sys.stderr)

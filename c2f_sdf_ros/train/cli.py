@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--shapenet-root', default='', help='ShapeNetCore.v2 folder (obman)')
     p.add_argument('--cache-dir', default='',
                    help='cache of per-frame SDF samples (dexycb, obman; default: none)')
+    p.add_argument('--frame-ids', default='',
+                   help="obman: JSON list of the training frame ids (e.g. gSDF's lists)")
     p.add_argument('--out', required=True, help='output folder for checkpoints and log')
     p.add_argument('--variant', choices=VARIANTS, default='full',
                    help="paper Table 1 variant (default 'full')")
@@ -91,7 +93,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
                              '--dataset synth')
         val = args.data
     sources = SourceOptions(mano_dir=args.mano_dir, shapenet_root=args.shapenet_root,
-                            cache_dir=args.cache_dir)
+                            cache_dir=args.cache_dir, frame_ids=args.frame_ids)
     config = TrainConfig(args.data, val, args.out, ModelConfig.from_dict(model),
                          amp=not args.no_amp, cpu_amp=args.cpu_amp,
                          init_weights=args.init, dataset=args.dataset, sources=sources,

@@ -11,7 +11,7 @@ Checkpoints are safetensors: the model as ``<name>.safetensors`` + ``<name>.json
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 import json
 import math
 import os
@@ -275,8 +275,9 @@ class Trainer:
                                       seed=config.seed, lattice_queries=config.lattice_queries)
         self.val_set = None
         if config.val_frames:
+            # A frame id list names training frames; validation uses its whole split.
             val_source = open_source(config.dataset, config.val_dir, config.val_split,
-                                     config.sources, config.seed)
+                                     replace(config.sources, frame_ids=''), config.seed)
             self.val_set = FrameDataset(val_source, crop, config.num_queries,
                                         config.model.heatmap_size, None, seed=config.seed,
                                         limit=config.val_frames,
