@@ -46,7 +46,7 @@ def test_replay_to_node_to_subscriber(test_node, tmp_path):
         test_node.spin_until(lambda: min(len(results), len(markers)) >= len(order), timeout=20.0)
     finally:
         stop_process(replay)
-        assert stop_process(reconstruction) == 0
+        assert stop_process(reconstruction) == 0, process_log(reconstruction)
     replayed = len(order)
     assert len(results) >= 0.9 * replayed, process_log(reconstruction)
     assert len(markers) >= 0.9 * replayed
@@ -124,7 +124,7 @@ def test_bad_input_is_counted_and_the_node_keeps_going(test_node, tmp_path):
         assert test_node.spin_until(good_frame_done, timeout=180.0), process_log(reconstruction)
         test_node.spin_for(1.5)
     finally:
-        assert stop_process(reconstruction) == 0
+        assert stop_process(reconstruction) == 0, process_log(reconstruction)
     counts = dropped()
     for reason in sequence:
         assert counts.get(reason, 0) >= 1, (reason, counts)

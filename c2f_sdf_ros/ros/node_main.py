@@ -31,6 +31,11 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> in
     except (ConfigurationError, FileNotFoundError) as error:
         print(f'[ERROR] {error}', file=sys.stderr)
         return 2
+    except Exception:
+        if rclpy.ok():
+            raise
+        # Ctrl-C shut the context down while spin_once was between its checks (seen on a
+        # loaded machine): a normal stop, not a failure.
     finally:
         if node is not None:
             close = getattr(node, 'close', None)
