@@ -77,6 +77,7 @@ from PIL import Image
 import trimesh
 
 from c2f_sdf_ros.data.labelled import LabelledFrame
+from c2f_sdf_ros.data.safe_pickle import numpy_globals
 from c2f_sdf_ros.data.sdf_samples import sample_sdf
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
 from c2f_sdf_ros.model.mano import load_mano_pickle, watertight_mesh
@@ -109,30 +110,10 @@ DEPTH_RANGE_KEYS = {'scene': ('depth_min', 'depth_max'),
 # Safe meta loading
 
 
-def _latin1_encode(text, encoding='latin1'):
-    # Python 3 pickles bytes as _codecs.encode(str, 'latin1') at protocols 0-2.
-    if encoding not in ('latin1', 'latin-1') or not isinstance(text, str):
-        raise pickle.UnpicklingError(f'refusing _codecs.encode with encoding {encoding!r}')
-    return text.encode('latin1')
-
-
 def _allowed_globals() -> dict[tuple[str, str], object]:
-    # Take numpy's helpers from what numpy itself pickles, so that both the numpy 1 names
-    # (numpy.core.*, in the released files) and the numpy 2 names resolve to them.
-    reconstruct = np.ndarray(0).__reduce__()[0]
-    scalar = np.float32(0).__reduce__()[0]
-    from_buffer = np.zeros(1).__reduce_ex__(5)[0]  # protocol-5 arrays
-    allowed: dict[tuple[str, str], object] = {}
-    for core in ('numpy.core', 'numpy._core'):
-        allowed[f'{core}.multiarray', '_reconstruct'] = reconstruct
-        allowed[f'{core}.multiarray', 'scalar'] = scalar
-        allowed[f'{core}.numeric', '_frombuffer'] = from_buffer
-    allowed['numpy', 'ndarray'] = np.ndarray
-    allowed['numpy', 'dtype'] = np.dtype
-    allowed['_codecs', 'encode'] = _latin1_encode
-    for builtins in ('builtins', '__builtin__'):  # Python 3 and Python 2 names
-        for name, value in (('set', set), ('frozenset', frozenset), ('bytearray', bytearray)):
-            allowed[builtins, name] = value
+    allowed = numpy_globals()
+    for builtins in ('builtins', '__builtin__'):
+        allowed[builtins, 'bytearray'] = bytearray
     return allowed
 
 

@@ -14,10 +14,14 @@ hand; negative inside.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import open3d as o3d
 import trimesh
 
+# (N, 3) points -> (N,) signed distances, negative inside.
+DistanceFn = Callable[[np.ndarray], np.ndarray]
 SDF_COLUMNS = ('x', 'y', 'z', 'sdf_hand', 'sdf_object')
 # Near-surface offsets (m): half of the points close to the surface, half a little further,
 # as the synthetic generator (and DeepSDF) draw them.
@@ -90,10 +94,13 @@ def surface_points(mesh: trimesh.Trimesh, count: int,
     return points, mesh.face_normals[faces]
 
 
-def near_surface_points(mesh: trimesh.Trimesh, distance: MeshSdf, count: int,
+def near_surface_points(mesh: trimesh.Trimesh, distance: DistanceFn, count: int,
                         rng: np.random.Generator) -> np.ndarray:
     """
     ``count`` points near ``mesh``, half inside and half outside where possible.
+
+    ``distance`` is any (N, 3) -> (N,) signed distance: a ``MeshSdf``, or an analytic
+    one (the synthetic generator's).
 
     Surface points are pushed along their normals by N(0, sigma) with sigma one of
     ``NEAR_SIGMAS``; the signed distance then picks the inside / outside halves.

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from c2f_sdf_ros.data.safe_pickle import numpy_globals
+
 __all__ = [
     'JOINT_NAMES',
     'JOINT_ORDER',
@@ -137,34 +139,14 @@ def _record_class(base: type, pickled_name: str, **attributes) -> type:
     return type(base.__name__, (base,), {'pickled_name': pickled_name, **attributes})
 
 
-def _latin1_encode(text, encoding='latin1'):
-    # Python 3 writes bytes as ``_codecs.encode(str, 'latin1')`` at protocols 0-2.
-    if encoding not in ('latin1', 'latin-1') or not isinstance(text, str):
-        raise pickle.UnpicklingError(
-            f'MANO pickle: refusing _codecs.encode with encoding {encoding!r}')
-    return text.encode('latin1')
-
-
 def _allowed_globals() -> dict[tuple[str, str], Any]:
     import copyreg
 
-    reconstruct = np.ndarray(0).__reduce__()[0]
-    scalar = np.float64(0).__reduce__()[0]
-    from_buffer = np.zeros(1).__reduce_ex__(5)[0]  # protocol-5 arrays (re-saved files)
-    allowed: dict[tuple[str, str], Any] = {}
-    for module in ('numpy.core', 'numpy._core'):
-        allowed[f'{module}.multiarray', '_reconstruct'] = reconstruct
-        allowed[f'{module}.multiarray', 'scalar'] = scalar
-        allowed[f'{module}.numeric', '_frombuffer'] = from_buffer
-    allowed['numpy', 'ndarray'] = np.ndarray
-    allowed['numpy', 'dtype'] = np.dtype
+    allowed: dict[tuple[str, str], Any] = numpy_globals()
     for module in ('copy_reg', 'copyreg'):
         allowed[module, '_reconstructor'] = copyreg._reconstructor
     for module in ('__builtin__', 'builtins'):
         allowed[module, 'object'] = object
-        allowed[module, 'set'] = set
-        allowed[module, 'frozenset'] = frozenset
-    allowed['_codecs', 'encode'] = _latin1_encode
     for fmt in ('csc', 'csr'):
         name = f'{fmt}_matrix'
         for module in (f'scipy.sparse.{fmt}', f'scipy.sparse._{fmt}', 'scipy.sparse'):

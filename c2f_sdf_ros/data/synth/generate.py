@@ -19,6 +19,7 @@ from PIL import Image
 import trimesh
 
 from c2f_sdf_ros.data.frame_folder import RgbdFrame, write_camera, write_frame
+from c2f_sdf_ros.data.sdf_samples import near_surface_points
 from c2f_sdf_ros.data.synth import sdf
 from c2f_sdf_ros.data.synth.grasp import (
     CONTACT_DISTANCE,
@@ -151,35 +152,11 @@ def _table_albedo(rng: np.random.Generator):
     return albedo
 
 
-def _surface_samples(rng: np.random.Generator, mesh: trimesh.Trimesh, count: int):
-    """Area-weighted random points on ``mesh`` and their face normals (deterministic)."""
-    areas = mesh.area_faces
-    faces = rng.choice(len(areas), size=count, p=areas / areas.sum())
-    r1, r2 = rng.random(count), rng.random(count)
-    flip = r1 + r2 > 1
-    r1[flip], r2[flip] = 1 - r1[flip], 1 - r2[flip]
-    triangles = mesh.triangles[faces]
-    points = (triangles[:, 0] + r1[:, None] * (triangles[:, 1] - triangles[:, 0])
-              + r2[:, None] * (triangles[:, 2] - triangles[:, 0]))
-    return points, mesh.face_normals[faces]
-
-
-def _near_samples(rng, mesh, distance_fn, count):
-    """``count`` points near ``mesh``: half with distance_fn < 0, half > 0 when possible."""
-    points, normals = _surface_samples(rng, mesh, 4 * count)
-    sigma = np.where(rng.random(len(points)) < 0.5, 0.0025, 0.01)
-    candidates = points + normals * (rng.normal(size=len(points)) * sigma)[:, None]
-    d = distance_fn(candidates)
-    inside, outside = np.flatnonzero(d < 0), np.flatnonzero(d >= 0)
-    n_in = min(count // 2, len(inside))
-    chosen = np.concatenate([inside[:n_in], outside[:count - n_in]])
-    return candidates[chosen]
-
-
 def _sdf_samples(rng, hand_mesh_cam, object_mesh_cam, hand_fn, object_fn, root):
     """(N, 5) float32 samples [x, y, z, sdf_hand, sdf_object], camera frame."""
-    near_hand = _near_samples(rng, hand_mesh_cam, hand_fn, SDF_NEAR_SAMPLES)
-    near_object = _near_samples(rng, object_mesh_cam, object_fn, SDF_NEAR_SAMPLES)
+    # The analytic distances are exact where the marching-cubes meshes are approximations.
+    near_hand = near_surface_points(hand_mesh_cam, hand_fn, SDF_NEAR_SAMPLES, rng)
+    near_object = near_surface_points(object_mesh_cam, object_fn, SDF_NEAR_SAMPLES, rng)
     uniform = root + rng.uniform(-0.15, 0.15, (SDF_UNIFORM_SAMPLES, 3))
     points = np.concatenate([near_hand, near_object, uniform])
     return np.column_stack([points, hand_fn(points), object_fn(points)]).astype(np.float32)
