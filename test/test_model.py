@@ -11,7 +11,12 @@ from c2f_sdf_ros.model.config import VARIANTS, ModelConfig
 from c2f_sdf_ros.model.decoders import SdfDecoder
 from c2f_sdf_ros.model.encoder import RgbdEncoder, RgbdFusion
 from c2f_sdf_ros.model.heads import HeatmapHead, JointHead, ObjectCenterHead
-from c2f_sdf_ros.model.pifu import PointAlignedFeature, PointEmbedding, pifu_weights
+from c2f_sdf_ros.model.pifu import (
+    PointAlignedFeature,
+    PointEmbedding,
+    nearest_points,
+    pifu_weights,
+)
 
 SMALL = dict(image_size=64, base_channels=8, feature_channels=16, global_channels=16,
              decoder_width=32, num_points=64, neighbours=4, heatmap_size=8, center_bins=8)
@@ -114,6 +119,25 @@ def test_pifu_aggregation_equals_the_explicit_weighted_sum():
         weights = pifu_weights(nearest[b], sdf[b][index[b]], pifu.alpha)
         expected = (weights[..., None] * features[b][index[b]]).sum(1)
         torch.testing.assert_close(out[b], expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('valid_count', [30, 3, 0])
+def test_kdtree_neighbours_equal_the_ranked_matrix(valid_count):
+    # Inference on the CPU takes the k-d tree; training (gradients) ranks the matrix.
+    g = torch.Generator().manual_seed(4)
+    queries, points = torch.rand(2, 50, 3, generator=g), torch.rand(2, 40, 3, generator=g)
+    valid = torch.zeros(2, 40, dtype=torch.bool)
+    valid[:, torch.randperm(40, generator=g)[:valid_count]] = True
+    with torch.no_grad():
+        tree_distance, tree_index = nearest_points(queries, points, valid, 5)
+    queries.requires_grad_(True)
+    matrix_distance, matrix_index = nearest_points(queries, points, valid, 5)
+    assert tree_index.dtype == torch.int64 and tree_distance.dtype == torch.float32
+    torch.testing.assert_close(tree_distance, matrix_distance.detach(), rtol=1e-4,
+                               atol=1e-4)
+    finite = torch.isfinite(matrix_distance.detach())
+    assert torch.equal(tree_index[finite], matrix_index[finite])
+    assert int(finite.sum(-1).max()) == min(valid_count, 5)
 
 
 def test_query_of_one_branch_equals_that_branch_of_both():

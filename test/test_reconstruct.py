@@ -98,9 +98,44 @@ def test_sparse_grid_matches_dense_on_a_sphere(mode):
     # Where the surface is, both queried the same lattice points: the same vertices.
     assert len(mesh.vertices) == len(reference.vertices)
     assert metrics.nearest_distances(mesh.vertices, reference.vertices).max() < 1e-6
+    if mode == 'c2f':
+        # A smaller margin saves queries and moves a few vertices by a sliver of a cell.
+        tight, tight_count = ser.sparse_grid(query, shell_mask(), 128,
+                                             ser.SerConfig(margin=0.0))
+        offsets = metrics.nearest_distances(grid_mesh(tight[0]).vertices, reference.vertices)
+        assert tight_count < 0.7 * count and offsets.max() < 0.05 * 2.0 / 127
     # The unqueried core of the sphere stays inside: one closed surface, no inner shell.
     assert mesh.is_watertight
     assert abs(mesh.volume - reference.volume) / reference.volume < 0.01
+
+
+def rod_query(radius=0.025):
+    # A finger-thin rod along x, centred between two rows of the 32^3 lattice in y and z:
+    # every 32^3 sample is outside it (no sign change there), the 64^3 ones are not.
+    axis = torch.tensor([-1.0 + 33.0 / 31.0] * 2)
+
+    def query(points, fields=(0, 1)):
+        rod = (points[:, 1:] - axis).norm(dim=-1) - radius
+        inside_x = points[:, 0].abs() - 0.5
+        d = torch.maximum(rod, inside_x)
+        return torch.stack([d, d + 0.3], -1)[:, list(fields)]
+    return query
+
+
+def test_sparse_c2f_keeps_a_rod_thinner_than_a_coarse_cell():
+    query = rod_query()
+    dense, _ = dense_grid(query, 128)
+    axis = (np.arange(32) + 0.5) / 32 * 2 - 1
+    grid = torch.from_numpy(np.stack(np.meshgrid(axis, axis, axis, indexing='ij'), -1))
+    mask = query(grid.reshape(-1, 3).float())[:, 0].abs().reshape(32, 32, 32).numpy() < 0.1
+    sparse, count = ser.sparse_grid(query, mask, 128, ser.SerConfig())
+    reference, mesh = grid_mesh(dense[0]), grid_mesh(sparse[0])
+    assert count < 0.02 * 128 ** 3
+    assert len(mesh.vertices) == len(reference.vertices)
+    assert metrics.nearest_distances(mesh.vertices, reference.vertices).max() < 1e-6
+    # Without the thin-part rule the coarse level sees no surface and the rod is lost.
+    lost, _ = ser.sparse_grid(query, mask, 128, ser.SerConfig(thin=0.0))
+    assert grid_mesh(lost[0]) is None
 
 
 def test_sparse_grid_checks_its_mask():
@@ -108,6 +143,10 @@ def test_sparse_grid_checks_its_mask():
         ser.sparse_grid(sphere_query(), np.ones((30, 30, 30), bool), 128)
     with pytest.raises(ValueError, match='mode'):
         ser.SerConfig(mode='fast')
+    with pytest.raises(ValueError, match='margin'):
+        ser.SerConfig(margin=1.5)
+    with pytest.raises(ValueError, match='thin_levels'):
+        ser.SerConfig(thin_levels=-1)
 
 
 def test_check_frame_rejects_bad_input_and_cleans_depth():

@@ -23,9 +23,9 @@ import trimesh
 
 from c2f_sdf_ros.data.labelled import FrameSource, LabelledFrame
 from c2f_sdf_ros.eval import metrics
-from c2f_sdf_ros.model.c2f_sdf import C2FSDF, ModelInput
+from c2f_sdf_ros.model.c2f_sdf import C2FSDF
 from c2f_sdf_ros.reconstruct.meshing import grid_mesh, narrow_band_grid
-from c2f_sdf_ros.train.sample import CropConfig, make_sample
+from c2f_sdf_ros.train.sample import CropConfig, make_sample, model_input
 
 PROTOCOLS = ('paper', 'deployable')
 HAND_THRESHOLDS = {'f_h@1': 0.001, 'f_h@5': 0.005}
@@ -99,9 +99,7 @@ class ModelRunner:
     def encode(self, color, depth, camera, root, rng):
         """Model encoding of the crop around ``root``."""
         sample = make_sample(color, depth, camera, root, self.crop, rng)
-        inputs = ModelInput(*(torch.from_numpy(sample[k])[None].to(self.device) for k in (
-            'rgb', 'depth', 'crop_K', 'root', 'points', 'points_valid')))
-        return self.model.encode(inputs)
+        return self.model.encode(model_input(sample, self.device))
 
     @torch.no_grad()
     def refine_root(self, color, depth, camera, root, rng) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+from scipy.spatial import cKDTree
 import torch
 from torch import nn
 import torch.nn.functional as F  # noqa: N812
@@ -57,7 +59,13 @@ def nearest_points(queries: torch.Tensor, points: torch.Tensor, valid: torch.Ten
 
     queries (B, Q, 3), points (B, N, 3), valid (B, N) -> distances and indices (B, Q, k);
     invalid points come last with an infinite distance.
+
+    Inference on the CPU (no gradient needed) uses a k-d tree (scipy), several times
+    faster than ranking the dense (Q, N) matrix there; training and GPUs rank the matrix.
     """
+    needs_grad = torch.is_grad_enabled() and (queries.requires_grad or points.requires_grad)
+    if queries.device.type == 'cpu' and not needs_grad:
+        return _nearest_kdtree(queries, points, valid, k)
     # |q - p|^2 = |q|^2 - 2 q.p + |p|^2, and |q|^2 does not change a row's ranking: rank
     # by |p|^2 - 2 q.p in one batched product (invalid points get +inf there), then
     # finish the distance only for the k chosen. Much cheaper than cdist + masking on
@@ -68,6 +76,28 @@ def nearest_points(queries: torch.Tensor, points: torch.Tensor, valid: torch.Ten
     partial, index = partial.topk(k, dim=-1, largest=False)
     distance = (partial + (queries * queries).sum(-1, keepdim=True)).clamp_min(0.0).sqrt()
     return distance, index
+
+
+def _nearest_kdtree(queries, points, valid, k):
+    """``nearest_points`` with one scipy k-d tree per image (CPU, no gradient)."""
+    distances, indices = [], []
+    for image_queries, image_points, image_valid in zip(queries, points, valid, strict=True):
+        kept = torch.nonzero(image_valid).flatten().numpy()
+        if len(kept):
+            tree = cKDTree(image_points.detach().numpy()[kept])
+            distance, index = tree.query(image_queries.detach().numpy(), k,
+                                         workers=torch.get_num_threads())
+            distance, index = distance.reshape(-1, k), index.reshape(-1, k)
+        else:
+            distance = np.full((len(image_queries), k), np.inf)
+            index = np.zeros((len(image_queries), k), int)
+        # Missing neighbours (fewer valid points than k) come back as index len(kept).
+        missing = index >= len(kept)
+        index = np.where(missing, 0, index)
+        distances.append(np.where(missing, np.inf, distance))
+        indices.append(kept[index] if len(kept) else index)
+    return (torch.from_numpy(np.stack(distances)).to(queries.dtype),
+            torch.from_numpy(np.stack(indices).astype(np.int64)))
 
 
 class PointAlignedFeature(nn.Module):

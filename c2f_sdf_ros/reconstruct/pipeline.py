@@ -21,12 +21,12 @@ import trimesh
 
 from c2f_sdf_ros.eval.metrics import signed_distance
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
-from c2f_sdf_ros.model.c2f_sdf import BRANCHES, C2FSDF, Encoding, ModelInput
+from c2f_sdf_ros.model.c2f_sdf import BRANCHES, C2FSDF, Encoding
 from c2f_sdf_ros.model.checkpoint import SHIPPED_WEIGHTS, load_model
 from c2f_sdf_ros.reconstruct import ser
 from c2f_sdf_ros.reconstruct.localise import HandDetection, SkinDepthConfig, SkinDepthLocaliser
 from c2f_sdf_ros.reconstruct.meshing import dense_grid, grid_mesh
-from c2f_sdf_ros.train.sample import CropConfig, make_sample
+from c2f_sdf_ros.train.sample import CropConfig, make_sample, model_input
 from c2f_sdf_ros.train.trainer import resolve_device
 
 STAGES = ('localise', 'encoder', 'coarse', 'queries', 'marching_cubes', 'contacts')
@@ -210,9 +210,7 @@ class Reconstructor:
     @torch.no_grad()
     def _encode(self, color, depth, camera, root, rng) -> Encoding:
         sample = make_sample(color, depth, camera, root, self.crop, rng)
-        inputs = ModelInput(*(torch.from_numpy(sample[k])[None].to(self.device) for k in (
-            'rgb', 'depth', 'crop_K', 'root', 'points', 'points_valid')))
-        return self.model.encode(inputs)
+        return self.model.encode(model_input(sample, self.device))
 
     def _query_fn(self, encoding: Encoding):
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16,

@@ -22,10 +22,11 @@ points bordering it (``fill_unqueried``), so an unqueried object core stays insi
 
 Two ways to query the kept voxels (``SerConfig.mode``):
 ``paper``  every lattice point of every kept voxel ((R/H)^3 = 64 per voxel);
-``c2f``    the kept voxels at H^3 first, then at each doubling only points within a cell
-           of a sign change or of a coarse value under min(``band``, one coarse cell),
-           so the 128^3 queries concentrate on the surface itself; each surface's
-           decoder runs only near that surface.
+``c2f``    the kept voxels at H^3 first; then, at each doubling, only the points inside
+           (or within ``margin`` cells of) the coarse cells the surface crosses: cells
+           whose corners differ in sign, or where a corner is closer to the surface
+           than ``thin`` cells (parts thinner than a cell). The 128^3 queries thus
+           follow the surface itself, and each surface's decoder runs only near it.
 """
 
 from __future__ import annotations
@@ -63,7 +64,22 @@ class SerConfig:
     filter_size : int
         Side of the mean filter (3 in the paper).
     band : float
-        ``c2f`` mode: a coarse value within it of zero is refined (the training clamp).
+        ``c2f`` mode: corner values under it may mark a thin part (the training clamp;
+        beyond it the decoders only learned the sign).
+    thin : float
+        ``c2f`` mode: a coarse cell with a corner value under ``thin`` cells (and under
+        ``band``) is refined even without a sign change...
+    thin_levels : int
+        ...in the first ``thin_levels`` refinements only. A finger (1.5-2 cm across) can
+        pass between the corners of a 2 cm cell (H = 32 over DexYCB's 64 cm cube) without
+        a sign change, but not between those of a 1 cm cell; past that, values near zero
+        without a sign change are mostly an unsure field, and refining them costs most of
+        the queries.
+    margin : float
+        ``c2f`` mode: fine points within this many coarse cells of a refined cell are
+        queried too. 0.5 (one fine cell) also queries the far end of every fine edge
+        the surface crosses, so the vertices are exactly the dense lattice's; less
+        saves queries and moves some vertices by a small fraction of a cell.
     bone_samples : int
         Points per bone when rasterising the skeleton.
 
@@ -76,6 +92,9 @@ class SerConfig:
     object_point_sdf: float = 0.04
     filter_size: int = 3
     band: float = 0.05
+    thin: float = 0.5
+    thin_levels: int = 1
+    margin: float = 0.5
     bone_samples: int = 16
 
     def __post_init__(self):
@@ -83,6 +102,11 @@ class SerConfig:
             raise ValueError(f'SER mode must be one of {SER_MODES}, got {self.mode!r}')
         if self.threshold < 0 or self.hit_value <= 0 or self.band <= 0:
             raise ValueError('threshold >= 0, hit_value > 0 and band > 0 required')
+        if self.thin_levels < 0:
+            raise ValueError(f'thin_levels must be >= 0, got {self.thin_levels}')
+        if not 0 <= self.thin <= 2 or not 0 <= self.margin < 1:
+            raise ValueError(f'thin must be in [0, 2] and margin in [0, 1), got '
+                             f'{self.thin}, {self.margin}')
         if self.filter_size < 1 or self.filter_size % 2 == 0:
             raise ValueError(f'filter_size must be odd and >= 1, got {self.filter_size}')
         if self.bone_samples < 2:
@@ -260,7 +284,7 @@ def sparse_grid(query: QueryFn, mask: np.ndarray, resolution: int = 128,
                          f'got {mask.shape}')
     if config.mode == 'paper':
         return _sparse_paper(query, mask, resolution, batch, fields, device)
-    return _sparse_c2f(query, mask, resolution, config.band, batch, fields, device)
+    return _sparse_c2f(query, mask, resolution, config, batch, fields, device)
 
 
 def _sparse_paper(query, mask, resolution, batch, fields, device):
@@ -274,27 +298,50 @@ def _sparse_paper(query, mask, resolution, batch, fields, device):
     return values, len(points)
 
 
-def _near_surface(values: torch.Tensor, band: float) -> torch.Tensor:
+def _active_cells(values: torch.Tensor, small: float) -> torch.Tensor:
     """
-    Lattice points near a surface, as a (1, 1, R, R, R) float mask.
+    Cells of a lattice the surface may cross, (F, s-1, s-1, s-1) bool.
 
-    Points within one cell of a sign change or of a value under ``band`` in any field of
-    ``values`` (F, R, R, R).
-
-    A sign change brackets the surface; the band catches thin parts (fingers) that fit
-    between two lattice points without changing any sign. ``band`` is at most one coarse
-    cell, so far fewer points qualify than with the training clamp alone.
+    A cell is active when its 8 corners do not all have one sign (the surface crosses
+    it) or when a corner's value is under ``small`` (a part thinner than a cell, such as
+    a finger seen at 2 cm spacing, can pass between corners of one sign).
     """
     positive = (values > 0).float()[:, None]
-    any_positive = F.max_pool3d(positive, 3, stride=1, padding=1)
-    any_negative = F.max_pool3d(1.0 - positive, 3, stride=1, padding=1)
-    crossing = ((any_positive > 0) & (any_negative > 0)).any(0)
-    small = (values.abs() < band).any(0)[None]
-    near = (crossing | small).float()[None]
-    return F.max_pool3d(near, 3, stride=1, padding=1)
+    any_positive = F.max_pool3d(positive, 2, stride=1)
+    any_negative = F.max_pool3d(1.0 - positive, 2, stride=1)
+    near = F.max_pool3d((values.abs() < small).float()[:, None], 2, stride=1)
+    return ((any_positive > 0) & (any_negative > 0) | (near > 0))[:, 0]
 
 
-def _sparse_c2f(query, mask, resolution, band, batch, fields, device):
+def _cells_of(size: int, fine: int, margin: float, device) -> tuple[torch.Tensor, ...]:
+    """
+    Cells of the ``size`` lattice near each point of the ``fine`` one, along one axis.
+
+    Returns the lowest and highest cell within ``margin`` cells of each fine point (both
+    (fine,) long tensors).
+    """
+    position = torch.arange(fine, device=device, dtype=torch.float64) * (size - 1) / (fine - 1)
+    low = torch.floor(position - margin).clamp(0, size - 2).long()
+    high = torch.floor(position + margin).clamp(0, size - 2).long()
+    return low, high
+
+
+def _refine_mask(active: torch.Tensor, fine: int, margin: float) -> torch.Tensor:
+    """(F, fine, fine, fine) bool: fine points within ``margin`` cells of an active cell."""
+    size = active.shape[-1] + 1
+    low, high = _cells_of(size, fine, margin, active.device)
+    # Along each axis, a fine point looks at its low and (if different) high cell; taking
+    # one axis at a time keeps it to a few gathers of the lattice.
+    out = active
+    for axis in (1, 2, 3):
+        near = out.index_select(axis, low)
+        if margin > 0:
+            near |= out.index_select(axis, high)
+        out = near
+    return out
+
+
+def _sparse_c2f(query, mask, resolution, config, batch, fields, device):
     # Level H: one lattice point per voxel (lattice(H) point i lies in voxel i), every field.
     size = mask.shape[0]
     values = np.zeros((fields, size, size, size), np.float32)
@@ -305,21 +352,22 @@ def _sparse_c2f(query, mask, resolution, band, batch, fields, device):
     fill_unqueried(values, mask)
     values_t = torch.from_numpy(values).to(device)
     allowed = torch.from_numpy(mask).to(device)[None, None].float()
+    level = 0
     while size < resolution:
-        # Each field is refined only near its own surface: a point near the hand alone
-        # runs the hand decoder alone.
-        near = torch.cat([_near_surface(values_t[f:f + 1], min(band, 2.0 / (size - 1)))
-                          for f in range(fields)], 1)              # (1, F, s, s, s)
-        size = min(size * 2, resolution)
-        values_t = F.interpolate(values_t[None], size=(size,) * 3, mode='trilinear',
+        thin = config.thin if level < config.thin_levels else 0.0
+        active = _active_cells(values_t, min(config.band, thin * 2.0 / (size - 1)))
+        level += 1
+        fine = min(size * 2, resolution)
+        near = _refine_mask(active, fine, config.margin)
+        near &= F.interpolate(allowed, size=(fine,) * 3, mode='nearest')[0] > 0
+        values_t = F.interpolate(values_t[None], size=(fine,) * 3, mode='trilinear',
                                  align_corners=True)[0]
-        near = F.interpolate(near, size=(size,) * 3, mode='nearest')[0] > 0
-        near &= F.interpolate(allowed, size=(size,) * 3, mode='nearest')[0] > 0
+        size = fine
         grid = lattice(size, device)
         for field in range(fields):
             points = grid[near[field]]
             if len(points):
                 values_t[field, near[field]] = _batched(
                     lambda p, f=field: query(p, (f,)), points, batch)[:, 0]
-        count += int(near.any(0).sum())   # a point counts once, whatever it was asked
+        count += int(near.any(0).sum())
     return values_t.cpu().numpy(), count

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+import torch
 
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
+from c2f_sdf_ros.model.c2f_sdf import ModelInput
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -208,3 +210,9 @@ def make_targets(sdf_samples: np.ndarray, joints: np.ndarray, object_center: np.
         'heatmap': np.stack([heatmap_target(hand_surface, heatmap_size),
                              heatmap_target(object_surface, heatmap_size)]),
     }
+
+
+def model_input(sample: dict, device: torch.device | str = 'cpu') -> ModelInput:
+    """One ``make_sample`` result as a batch of one (inference)."""
+    return ModelInput(*(torch.from_numpy(sample[k])[None].to(device) for k in (
+        'rgb', 'depth', 'crop_K', 'root', 'points', 'points_valid')))
