@@ -4,6 +4,7 @@ import pathlib
 
 import numpy as np
 import pytest
+from skimage.measure import marching_cubes
 import torch
 import trimesh
 
@@ -136,6 +137,19 @@ def test_sparse_c2f_keeps_a_rod_thinner_than_a_coarse_cell():
     # Without the thin-part rule the coarse level sees no surface and the rod is lost.
     lost, _ = ser.sparse_grid(query, mask, 128, ser.SerConfig(thin=0.0))
     assert grid_mesh(lost[0]) is None
+
+
+def test_grid_mesh_crops_to_the_surface_without_changing_it():
+    # A sphere near a corner of the lattice: marching cubes runs on a small block.
+    axis = np.linspace(-1.0, 1.0, 48)
+    grid = np.stack(np.meshgrid(axis, axis, axis, indexing='ij'), -1)
+    values = (np.linalg.norm(grid - [0.8, -0.85, 0.1], axis=-1) - 0.12).astype(np.float32)
+    mesh = grid_mesh(values)
+    vertices, faces, _, _ = marching_cubes(values, 0.0, spacing=(2.0 / 47,) * 3)
+    full = trimesh.Trimesh(vertices - 1.0, faces, process=True)
+    assert len(mesh.faces) == len(full.faces)
+    assert metrics.nearest_distances(mesh.vertices, full.vertices).max() < 1e-6
+    assert metrics.nearest_distances(full.vertices, mesh.vertices).max() < 1e-6
 
 
 def test_sparse_grid_checks_its_mask():

@@ -82,6 +82,23 @@ def narrow_band_grid(query: QueryFn, resolution: int = 128, start: int = 32,
     return values.cpu().numpy(), count
 
 
+def _sign_change_box(inside: np.ndarray) -> list[tuple[int, int]]:
+    """Per axis, the [low, high) index range of points next to a sign change, padded by 1."""
+    touched = [np.zeros(n, bool) for n in inside.shape]
+    for axis in range(3):
+        change = np.diff(inside, axis=axis)
+        for other in range(3):
+            hits = change.any(axis=tuple(a for a in range(3) if a != other))
+            touched[other][:len(hits)] |= hits
+            if other == axis:
+                touched[other][1:] |= hits
+    box = []
+    for hits, n in zip(touched, inside.shape, strict=True):
+        index = np.flatnonzero(hits)
+        box.append((max(int(index[0]) - 1, 0), min(int(index[-1]) + 2, n)))
+    return box
+
+
 def grid_mesh(values: np.ndarray, level: float = 0.0,
               keep_largest: bool = True) -> trimesh.Trimesh | None:
     """
@@ -94,9 +111,15 @@ def grid_mesh(values: np.ndarray, level: float = 0.0,
     if not (values.min() < level < values.max()):
         return None
     resolution = values.shape[0]
-    spacing = (2.0 / (resolution - 1),) * 3
-    vertices, faces, _, _ = marching_cubes(values, level, spacing=spacing)
-    mesh = trimesh.Trimesh(vertices - 1.0, faces, process=True)
+    spacing = 2.0 / (resolution - 1)
+    # Marching cubes only inside the box of lattice points next to a sign change (plus
+    # one point of padding): the same triangles, without scanning a mostly empty
+    # lattice (sparse SER fields are).
+    box = _sign_change_box(values < level)
+    block = values[tuple(slice(low, high) for low, high in box)]
+    vertices, faces, _, _ = marching_cubes(block, level, spacing=(spacing,) * 3)
+    origin = np.array([low for low, _ in box]) * spacing - 1.0
+    mesh = trimesh.Trimesh(vertices + origin, faces, process=True)
     if keep_largest and len(mesh.faces):
         parts = mesh.split(only_watertight=False)
         if len(parts) > 1:

@@ -313,30 +313,31 @@ def _active_cells(values: torch.Tensor, small: float) -> torch.Tensor:
     return ((any_positive > 0) & (any_negative > 0) | (near > 0))[:, 0]
 
 
-def _cells_of(size: int, fine: int, margin: float, device) -> tuple[torch.Tensor, ...]:
+def _cells_of(size: int, fine: int, margin: float) -> tuple[np.ndarray, np.ndarray]:
     """
     Cells of the ``size`` lattice near each point of the ``fine`` one, along one axis.
 
     Returns the lowest and highest cell within ``margin`` cells of each fine point (both
-    (fine,) long tensors).
+    (fine,) int arrays).
     """
-    position = torch.arange(fine, device=device, dtype=torch.float64) * (size - 1) / (fine - 1)
-    low = torch.floor(position - margin).clamp(0, size - 2).long()
-    high = torch.floor(position + margin).clamp(0, size - 2).long()
+    position = np.arange(fine) * (size - 1) / (fine - 1)
+    low = np.clip(np.floor(position - margin), 0, size - 2).astype(int)
+    high = np.clip(np.floor(position + margin), 0, size - 2).astype(int)
     return low, high
 
 
-def _refine_mask(active: torch.Tensor, fine: int, margin: float) -> torch.Tensor:
+def _refine_mask(active: np.ndarray, fine: int, margin: float) -> np.ndarray:
     """(F, fine, fine, fine) bool: fine points within ``margin`` cells of an active cell."""
     size = active.shape[-1] + 1
-    low, high = _cells_of(size, fine, margin, active.device)
+    low, high = _cells_of(size, fine, margin)
     # Along each axis, a fine point looks at its low and (if different) high cell; taking
-    # one axis at a time keeps it to a few gathers of the lattice.
+    # one axis at a time keeps it to a few gathers (numpy's take is several times faster
+    # than torch's index_select on boolean volumes).
     out = active
     for axis in (1, 2, 3):
-        near = out.index_select(axis, low)
+        near = np.take(out, low, axis)
         if margin > 0:
-            near |= out.index_select(axis, high)
+            near |= np.take(out, high, axis)
         out = near
     return out
 
@@ -358,14 +359,17 @@ def _sparse_c2f(query, mask, resolution, config, batch, fields, device):
         active = _active_cells(values_t, min(config.band, thin * 2.0 / (size - 1)))
         level += 1
         fine = min(size * 2, resolution)
-        near = _refine_mask(active, fine, config.margin)
+        near = torch.from_numpy(_refine_mask(active.cpu().numpy(), fine, config.margin))
+        near = near.to(device)
         near &= F.interpolate(allowed, size=(fine,) * 3, mode='nearest')[0] > 0
         values_t = F.interpolate(values_t[None], size=(fine,) * 3, mode='trilinear',
                                  align_corners=True)[0]
         size = fine
-        grid = lattice(size, device)
+        axis = torch.linspace(-1.0, 1.0, size, device=device)
         for field in range(fields):
-            points = grid[near[field]]
+            # The lattice points themselves (as lattice() has them), without building
+            # the whole R^3 lattice.
+            points = axis[torch.nonzero(near[field])]
             if len(points):
                 values_t[field, near[field]] = _batched(
                     lambda p, f=field: query(p, (f,)), points, batch)[:, 0]
