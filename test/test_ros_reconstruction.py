@@ -62,8 +62,10 @@ def test_replay_to_node_to_subscriber(test_node, tmp_path):
         distances.append(np.median(metrics.nearest_distances(
             vertices, metrics.sample_surface(truth, 20000, 0))))
     assert len(distances) >= 0.9 * len(results)
-    # Meshes are in the camera frame, on the hand (see docs/benchmarks.md for accuracy).
-    assert np.median(distances) < 0.05
+    # Meshes are in the camera frame, on the hand: median vertex distance to the true hand
+    # surface under 1 cm (the bundled frames give 6-7 mm; one of the three has its hand
+    # behind the bottle, where the localiser picks the bottle's base instead).
+    assert np.median(distances) < 0.01, distances
     log = process_log(reconstruction)
     assert 'Traceback' not in log and 'totals:' in log
 
