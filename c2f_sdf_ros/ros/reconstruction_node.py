@@ -52,6 +52,14 @@ PARAMETERS = INPUT_PARAMETERS + (
     ParameterSpec('use_ser', True, 'Sparse surface-aware queries (false: dense lattice).'),
     ParameterSpec('ser_mode', 'c2f', 'SER query scheme: paper (64 points per kept voxel) or '
                   'c2f (coarse-to-fine inside the kept voxels).', choices=SER_MODES),
+    ParameterSpec('ser_threshold', SerConfig.threshold, 'SER: heatmap values under it are '
+                  'dropped, before and after the 3x3x3 mean filter.', low=0.0, high=10.0),
+    ParameterSpec('ser_thin', SerConfig.thin, 'SER c2f: at the first doubling, a coarse '
+                  'cell with a corner value under this many cells is refined (thin parts).',
+                  low=0.0, high=2.0),
+    ParameterSpec('ser_margin', SerConfig.margin, 'SER c2f: fine points within this many '
+                  'coarse cells of a crossed cell are queried (0.5: vertices as dense).',
+                  low=0.0, high=0.99),
     ParameterSpec('refine_iterations', 2, 'Encoder passes that re-centre the crop on the '
                   'predicted wrist.', low=0, high=10),
     ParameterSpec('contact_distance', 0.005, 'Hand vertices within this distance (m) of the '
@@ -76,7 +84,9 @@ class ReconstructionNode(Node):
                                      f'{p["resolution"]}')
         config = ReconstructorConfig(
             resolution=p['resolution'], use_ser=p['use_ser'],
-            ser=SerConfig(mode=p['ser_mode']), refine_iterations=p['refine_iterations'],
+            ser=SerConfig(mode=p['ser_mode'], threshold=p['ser_threshold'],
+                          thin=p['ser_thin'], margin=p['ser_margin']),
+            refine_iterations=p['refine_iterations'],
             contact_distance=p['contact_distance'], bf16=p['bf16'])
         try:
             self.reconstructor = Reconstructor(p['weights'] or None, p['device'], config,
