@@ -24,7 +24,7 @@ import trimesh
 from c2f_sdf_ros.data.labelled import FrameSource, LabelledFrame
 from c2f_sdf_ros.eval import metrics
 from c2f_sdf_ros.model.c2f_sdf import C2FSDF
-from c2f_sdf_ros.reconstruct.meshing import grid_mesh, narrow_band_grid
+from c2f_sdf_ros.reconstruct.meshing import field_meshes, narrow_band_grid
 from c2f_sdf_ros.train.sample import CropConfig, make_sample, model_input
 
 PROTOCOLS = ('paper', 'deployable')
@@ -120,13 +120,7 @@ class ModelRunner:
         values, count = narrow_band_grid(query, self.config.resolution,
                                          start=min(32, self.config.resolution),
                                          device=self.device)
-        meshes = []
-        for field in values:
-            mesh = grid_mesh(field)
-            if mesh is not None:
-                mesh = trimesh.Trimesh(self._to_camera(mesh.vertices, root), mesh.faces,
-                                       process=False)
-            meshes.append(mesh)
+        meshes = field_meshes(values, lambda v: self._to_camera(v, root))
         return Prediction(meshes[0], meshes[1],
                           self._to_camera(encoding.joints[0].cpu().numpy(), root),
                           self._to_camera(encoding.object_center[0].cpu().numpy(), root),

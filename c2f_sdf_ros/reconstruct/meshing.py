@@ -29,7 +29,8 @@ def lattice(resolution: int, device: torch.device | str = 'cpu') -> torch.Tensor
     return torch.stack(torch.meshgrid(axis, axis, axis, indexing='ij'), -1)
 
 
-def _batched(query: QueryFn, points: torch.Tensor, batch: int) -> torch.Tensor:
+def batched_query(query: QueryFn, points: torch.Tensor, batch: int) -> torch.Tensor:
+    """``query`` over (Q, 3) points in batches of ``batch``; (Q, F)."""
     return torch.cat([query(points[i:i + batch]) for i in range(0, len(points), batch)])
 
 
@@ -42,7 +43,7 @@ def dense_grid(query: QueryFn, resolution: int = 128, batch: int = 65536,
     Returns the (F, R, R, R) values and the number of points queried (R^3).
     """
     points = lattice(resolution, device).reshape(-1, 3)
-    values = _batched(query, points, batch)
+    values = batched_query(query, points, batch)
     return values.T.reshape(-1, resolution, resolution, resolution).cpu().numpy(), len(points)
 
 
@@ -65,7 +66,7 @@ def narrow_band_grid(query: QueryFn, resolution: int = 128, start: int = 32,
     if start > resolution or start < 2:
         raise ValueError(f'need 2 <= start <= resolution, got {start}, {resolution}')
     size = start
-    values = _batched(query, lattice(size, device).reshape(-1, 3), batch)
+    values = batched_query(query, lattice(size, device).reshape(-1, 3), batch)
     values = values.T.reshape(-1, size, size, size)
     count = size ** 3
     while size < resolution:
@@ -77,7 +78,7 @@ def narrow_band_grid(query: QueryFn, resolution: int = 128, start: int = 32,
         near = F.interpolate(near, size=(size,) * 3, mode='nearest')[0, 0] > 0
         points = lattice(size, device)[near]
         if len(points):
-            values[:, near] = _batched(query, points, batch).T
+            values[:, near] = batched_query(query, points, batch).T
         count += len(points)
     return values.cpu().numpy(), count
 
@@ -125,3 +126,21 @@ def grid_mesh(values: np.ndarray, level: float = 0.0,
         if len(parts) > 1:
             mesh = max(parts, key=lambda part: len(part.faces))
     return mesh if len(mesh.faces) else None
+
+
+def field_meshes(values: np.ndarray, to_frame: Callable[[np.ndarray], np.ndarray]
+                 ) -> list[trimesh.Trimesh | None]:
+    """
+    ``grid_mesh`` of each (R, R, R) field of ``values`` (F, R, R, R).
+
+    Vertices are mapped from normalised units by ``to_frame`` (e.g. to the camera frame);
+    None where a field has no surface.
+    """
+    meshes = []
+    for field in values:
+        mesh = grid_mesh(field)
+        if mesh is not None:
+            mesh = trimesh.Trimesh(to_frame(mesh.vertices), mesh.faces, process=False)
+        meshes.append(mesh)
+    return meshes
+

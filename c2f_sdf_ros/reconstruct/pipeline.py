@@ -25,7 +25,7 @@ from c2f_sdf_ros.model.c2f_sdf import BRANCHES, C2FSDF, Encoding
 from c2f_sdf_ros.model.checkpoint import SHIPPED_WEIGHTS, load_model
 from c2f_sdf_ros.reconstruct import ser
 from c2f_sdf_ros.reconstruct.localise import HandDetection, SkinDepthConfig, SkinDepthLocaliser
-from c2f_sdf_ros.reconstruct.meshing import dense_grid, grid_mesh
+from c2f_sdf_ros.reconstruct.meshing import dense_grid, field_meshes
 from c2f_sdf_ros.train.sample import CropConfig, make_sample, model_input
 from c2f_sdf_ros.train.trainer import resolve_device
 
@@ -305,14 +305,7 @@ class Reconstructor:
                                        self.device)
         lap('queries')
 
-        meshes = []
-        for field_values in values:
-            mesh = grid_mesh(field_values)
-            if mesh is not None:
-                mesh = trimesh.Trimesh(self._to_camera(mesh.vertices, root), mesh.faces,
-                                       process=False)
-            meshes.append(mesh)
-        hand_mesh, object_mesh = meshes
+        hand_mesh, object_mesh = field_meshes(values, lambda v: self._to_camera(v, root))
         lap('marching_cubes')
 
         joints_cam = self._to_camera(joints, root)

@@ -38,7 +38,7 @@ from scipy import ndimage
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from c2f_sdf_ros.reconstruct.meshing import QueryFn, lattice
+from c2f_sdf_ros.reconstruct.meshing import QueryFn, batched_query, lattice
 
 # Bones of the 21-joint hand (parent, child), MANO/OpenPose order: wrist 0, then 4 joints
 # per finger from the thumb (1-4) to the little finger (17-20).
@@ -241,10 +241,6 @@ def fill_unqueried(values: np.ndarray, queried: np.ndarray, magnitude: float = 1
         field[free] = fill[labels[free]]
 
 
-def _batched(query: QueryFn, points: torch.Tensor, batch: int) -> torch.Tensor:
-    return torch.cat([query(points[i:i + batch]) for i in range(0, len(points), batch)])
-
-
 @torch.no_grad()
 def sparse_grid(query: QueryFn, mask: np.ndarray, resolution: int = 128,
                 config: SerConfig = SerConfig(), batch: int = 32768, fields: int = 2,
@@ -293,7 +289,7 @@ def _sparse_paper(query, mask, resolution, batch, fields, device):
     values = np.zeros((fields,) + (resolution,) * 3, np.float32)
     points = lattice(resolution, device)[torch.from_numpy(queried).to(device)]
     if len(points):
-        values[:, queried] = _batched(query, points, batch).T.cpu().numpy()
+        values[:, queried] = batched_query(query, points, batch).T.cpu().numpy()
     fill_unqueried(values, queried)
     return values, len(points)
 
@@ -349,7 +345,7 @@ def _sparse_c2f(query, mask, resolution, config, batch, fields, device):
     points = lattice(size, device)[torch.from_numpy(mask).to(device)]
     count = len(points)
     if count:
-        values[:, mask] = _batched(query, points, batch).T.cpu().numpy()
+        values[:, mask] = batched_query(query, points, batch).T.cpu().numpy()
     fill_unqueried(values, mask)
     values_t = torch.from_numpy(values).to(device)
     allowed = torch.from_numpy(mask).to(device)[None, None].float()
@@ -371,7 +367,7 @@ def _sparse_c2f(query, mask, resolution, config, batch, fields, device):
             # the whole R^3 lattice.
             points = axis[torch.nonzero(near[field])]
             if len(points):
-                values_t[field, near[field]] = _batched(
+                values_t[field, near[field]] = batched_query(
                     lambda p, f=field: query(p, (f,)), points, batch)[:, 0]
         count += int(near.any(0).sum())
     return values_t.cpu().numpy(), count
