@@ -27,7 +27,7 @@ TOOL_COMMANDS = {
              'score trained weights: Chamfer, F-scores, penetration (both protocols)'),
     'demo': ('c2f_sdf_ros.ros.demo',
              'replay the bundled frames through the reconstruction node; meshes + overlays'),
-    'bench': ('c2f_sdf_ros.reconstruct.bench',
+    'bench': ('c2f_sdf_ros.eval.bench',
               'dense vs SER reconstruction: queries, stage times, accuracy'),
     'bench-transport': ('c2f_sdf_ros.ros.transport_bench',
                         'measure synchronized RGB-D frames delivered between processes'),

@@ -14,8 +14,10 @@ from c2f_sdf_ros.data.dexycb import (
     YCB_CLASSES,
     DexYCB,
     load_ycb_model,
+    read_betas,
+    read_intrinsics,
 )
-from c2f_sdf_ros.data.sdf_samples import MeshSdf
+from c2f_sdf_ros.geometry.mesh import MeshSdf
 from helpers.dexycb_fixture import SAMPLE_DIR, synthetic_view, write_dexycb_fixture
 
 
@@ -251,3 +253,98 @@ def test_models_are_merged_at_texture_seams_and_open_ones_refused(tmp_path):
         load_ycb_model(tmp_path / 'open.obj')
     with pytest.raises(FileNotFoundError, match='missing.obj'):
         load_ycb_model(tmp_path / 'missing.obj')
+
+
+# --------------------------------------------------------------------------------------
+# YAML and label files as the release writes them, and files that try to run code
+
+# calibration/intrinsics/836212060125_640x480.yml of the release, as PyYAML dumped it.
+RELEASE_INTRINSICS = """\
+color: {fx: 616.64, fy: 616.26, ppx: 308.55, ppy: 248.52}
+depth: {fx: 385.05, fy: 385.05, ppx: 318.87, ppy: 240.35}
+extrinsics: !!python/tuple
+- 0.99998
+- 0.0052
+- -0.0031
+- 0.0148
+- -0.0052
+- 0.99998
+- 0.0021
+- 0.0001
+- 0.0031
+- -0.0021
+- 0.99999
+- 0.0003
+"""
+
+
+def test_intrinsics_with_python_tuple_tags_are_read(tmp_path):
+    folder = tmp_path / 'calibration' / 'intrinsics'
+    folder.mkdir(parents=True)
+    (folder / '836212060125_640x480.yml').write_text(RELEASE_INTRINSICS)
+    camera = read_intrinsics(tmp_path, '836212060125')
+    assert (camera.fx, camera.fy, camera.cx, camera.cy) == (616.64, 616.26, 308.55, 248.52)
+    assert camera.size == (640, 480)
+
+
+def test_the_fixture_writes_the_release_tags(fixture, train):
+    # The fixture tests above then read tagged files, as the release's.
+    for path in (fixture.root / 'calibration' / 'intrinsics').glob('*.yml'):
+        assert 'extrinsics: !!python/tuple\n' in path.read_text()
+    assert len(train) > 0
+
+
+@pytest.mark.parametrize('tagged', [
+    "!!python/object/apply:os.system ['touch {marker}']",
+    '!!python/name:os.system',
+    "!!python/object/new:subprocess.Popen [['touch', '{marker}']]",
+])
+def test_yaml_tags_that_build_objects_are_refused(tmp_path, tagged):
+    marker = tmp_path / 'ran'
+    folder = tmp_path / 'calibration' / 'intrinsics'
+    folder.mkdir(parents=True)
+    path = folder / '836212060125_640x480.yml'
+    color = RELEASE_INTRINSICS.splitlines()[0]
+    path.write_text(f'{color}\nextrinsics: {tagged.format(marker=marker)}\n')
+    tag = tagged.split()[0].removeprefix('!!')
+    with pytest.raises(ValueError, match=f'{path.name}: refusing the YAML tag .*{tag}'):
+        read_intrinsics(tmp_path, '836212060125')
+    calibration = tmp_path / 'calibration' / 'mano_subject'
+    calibration.mkdir()
+    (calibration / 'mano.yml').write_text(f'betas: {tagged.format(marker=marker)}\n')
+    with pytest.raises(ValueError, match=f'mano.yml: refusing the YAML tag .*{tag}'):
+        read_betas(tmp_path, 'subject')
+    assert not marker.exists()
+
+
+def test_meta_yml_with_a_refused_tag_names_the_file(fixture, tmp_path):
+    root = linked_copy(fixture, tmp_path)
+    sequence = fixture.frames[0].sequence
+    meta = root / sequence.subject / sequence.name / 'meta.yml'
+    text = meta.read_text()
+    meta.unlink()  # a symlink into the shared fixture
+    meta.write_text(text + 'pcd: !!python/object/apply:os.getcwd []\n')
+    with pytest.raises(ValueError, match=r'meta\.yml: refusing the YAML tag'):
+        DexYCB(root, 'train', mano_dir=fixture.mano_dir)
+
+
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f'touch {self.marker}',)
+
+
+def test_label_files_with_pickled_objects_are_refused(fixture, tmp_path):
+    root, marker = linked_copy(fixture, tmp_path), tmp_path / 'ran'
+    dataset = DexYCB(root, 'test', mano_dir=fixture.mano_dir, frame_stride=1)
+    path = dataset.files(0)['labels']
+    with np.load(path) as data:
+        arrays = {key: data[key] for key in data.files}
+    path.unlink()
+    arrays['seg'] = np.array([_RunsCode(marker)], dtype=object)
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=f'{path.name}: .*allow_pickle'):
+        dataset.labels(0)
+    assert not marker.exists()

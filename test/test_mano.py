@@ -11,18 +11,16 @@ from scipy.spatial.transform import Rotation
 import torch
 import trimesh
 
-from c2f_sdf_ros.model.mano import (
+from c2f_sdf_ros.data.mano import (
     JOINT_NAMES,
     JOINT_ORDER,
     MANO_JOINT_NAMES,
     TIP_VERTICES,
     ManoLayer,
     axis_angle_to_matrix,
-    boundary_loops,
-    closed_faces,
     load_mano_pickle,
-    watertight_mesh,
 )
+from c2f_sdf_ros.data.mesh_repair import boundary_loops, closed_faces, watertight_mesh
 from helpers.mano_fixture import dump_official_pickle, make_mano_fixture, write_mano_fixture
 
 
@@ -120,7 +118,7 @@ def test_refuses_disallowed_globals(tmp_path, payload):
     marker = tmp_path / 'executed'
     path = tmp_path / 'MANO_RIGHT.pkl'
     path.write_bytes(payload.replace(b'{marker}', str(marker).encode()))
-    with pytest.raises(pickle.UnpicklingError, match='refusing'):
+    with pytest.raises(pickle.UnpicklingError, match=r'MANO_RIGHT\.pkl: refusing'):
         load_mano_pickle(path)
     assert not marker.exists()
 

@@ -14,21 +14,19 @@ import trimesh
 
 from c2f_sdf_ros.data.obman import (
     BLENDER_TO_OPENCV,
-    MetaUnpickler,
     ObMan,
     decode_depth,
-    depth_to_ray_distance,
-    encode_depth,
     load_meta,
-    load_watertight_model,
+    load_shapenet_model,
     obman_camera,
     ray_distance_to_depth,
     shapenet_model_path,
 )
-from c2f_sdf_ros.data.sdf_samples import MeshSdf
-from c2f_sdf_ros.train.dataset import SynthFolder
+from c2f_sdf_ros.data.safe_pickle import ObmanMetaUnpickler, RestrictedUnpickler
+from c2f_sdf_ros.data.synth_folder import SynthFolder
+from c2f_sdf_ros.geometry.mesh import MeshSdf
 from helpers.mano_fixture import write_mano_fixture
-from helpers.obman_fixture import SAMPLE_FRAMES, write_obman_fixture
+from helpers.obman_fixture import SAMPLE_FRAMES, encode_depth, ray_distance, write_obman_fixture
 
 # The keys the renderer (obman_render, blender_grasps.py) writes into every meta file.
 RENDERER_KEYS = {
@@ -125,7 +123,7 @@ def test_depth_codec_follows_the_official_decoding():
     ray = np.full((256, 256), 0.7)
     depth = ray_distance_to_depth(ray, camera)
     assert np.all(depth <= 0.7) and depth.min() > 0.7 / np.sqrt(1 + 2 * (128 / 480) ** 2)
-    np.testing.assert_allclose(depth_to_ray_distance(depth, camera), ray, rtol=1e-6)
+    np.testing.assert_allclose(ray_distance(depth), ray, rtol=1e-6)
 
 
 # --------------------------------------------------------------------------------------
@@ -317,7 +315,7 @@ def test_meta_unpickler_refuses_code(tree, tmp_path):
     loaded = load_meta(path)
     np.testing.assert_array_equal(loaded['a'], data['a'])
     assert loaded['b'] == np.float32(2.5) and loaded['c'] == {1, 2}
-    assert issubclass(MetaUnpickler, pickle.Unpickler)
+    assert issubclass(ObmanMetaUnpickler, RestrictedUnpickler)
 
     copy = tmp_path / 'obman'
     shutil.copytree(tree.root, copy)
@@ -365,17 +363,17 @@ def test_open_models_are_repaired_or_refused(tmp_path):
     sphere = trimesh.creation.icosphere(subdivisions=2)
     one_hole = tmp_path / 'one_hole.obj'
     trimesh.Trimesh(sphere.vertices, sphere.faces[1:], process=False).export(one_hole)
-    repaired = load_watertight_model(one_hole)
+    repaired = load_shapenet_model(one_hole)
     assert repaired.is_watertight and len(repaired.faces) == len(sphere.faces)
     open_model = tmp_path / 'open.obj'
     trimesh.Trimesh(sphere.vertices, sphere.faces[: len(sphere.faces) // 2],
                     process=False).export(open_model)
     with pytest.raises(ValueError, match=r'open\.obj: the object model is not watertight'):
-        load_watertight_model(open_model)
+        load_shapenet_model(open_model)
     empty = tmp_path / 'empty.obj'
     empty.write_text('# nothing\n')
     with pytest.raises(ValueError, match=r'empty\.obj: no triangles'):
-        load_watertight_model(empty)
+        load_shapenet_model(empty)
 
 
 def test_model_path_from_obj_path_when_ids_are_missing(tmp_path):

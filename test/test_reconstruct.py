@@ -11,6 +11,8 @@ import trimesh
 from c2f_sdf_ros.data.frame_folder import FrameFolder
 from c2f_sdf_ros.eval import metrics
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
+from c2f_sdf_ros.geometry.rgbd import FrameError, check_rgbd
+from c2f_sdf_ros.model.checkpoint import resolve_device
 from c2f_sdf_ros.reconstruct import ser
 from c2f_sdf_ros.reconstruct.localise import SkinDepthLocaliser
 from c2f_sdf_ros.reconstruct.meshing import dense_grid, grid_mesh
@@ -20,9 +22,7 @@ from c2f_sdf_ros.reconstruct.pipeline import (
     PART_THUMB,
     Reconstructor,
     ReconstructorConfig,
-    check_frame,
     find_contacts,
-    resolve_device,
 )
 
 SAMPLE = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'sample'
@@ -163,23 +163,23 @@ def test_sparse_grid_checks_its_mask():
         ser.SerConfig(thin_levels=-1)
 
 
-def test_check_frame_rejects_bad_input_and_cleans_depth():
+def test_check_rgbd_rejects_bad_input_with_its_reason_and_cleans_depth():
     color = np.zeros((4, 6, 3), np.uint8)
     depth = np.full((4, 6), 0.5, np.float32)
     depth[0, 0] = np.nan
     depth[0, 1] = -1.0
-    cleaned = check_frame(color, depth, CAMERA.K)
+    cleaned = check_rgbd(color, depth, CAMERA.K)
     assert cleaned[0, 0] == 0 and cleaned[0, 1] == 0 and cleaned[1, 1] == 0.5
-    with pytest.raises(ValueError, match='uint8'):
-        check_frame(color.astype(np.float32), depth, CAMERA.K)
-    with pytest.raises(ValueError, match='sizes differ'):
-        check_frame(color, depth[:, :5], CAMERA.K)
-    with pytest.raises(ValueError, match='positive focal'):
-        check_frame(color, depth, np.zeros((3, 3)))
-    with pytest.raises(ValueError, match='no valid pixels'):
-        check_frame(color, np.full((4, 6), np.nan, np.float32), CAMERA.K)
-    with pytest.raises(ValueError, match='float metres'):
-        check_frame(color, np.ones((4, 6), np.uint16), CAMERA.K)
+    cases = [((color.astype(np.float32), depth, CAMERA.K), 'malformed_image', 'uint8'),
+             ((color, depth[:, :5], CAMERA.K), 'size_mismatch', 'sizes differ'),
+             ((color, depth, np.zeros((3, 3))), 'camera_info', 'positive focal'),
+             ((color, np.full((4, 6), np.nan, np.float32), CAMERA.K), 'empty_depth',
+              'no valid measurement'),
+             ((color, np.ones((4, 6), np.uint16), CAMERA.K), 'malformed_image', 'float metres')]
+    for args, reason, text in cases:
+        with pytest.raises(FrameError, match=text) as error:
+            check_rgbd(*args)
+        assert error.value.reason == reason
 
 
 def test_resolve_device():

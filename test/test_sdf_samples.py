@@ -1,14 +1,18 @@
 """SDF samples from meshes (open3d) and the lattice queries of training."""
 
+import os
 import pathlib
 
 import numpy as np
 import pytest
 import trimesh
 
-from c2f_sdf_ros.data.sdf_samples import MeshSdf, sample_sdf
-from c2f_sdf_ros.train.dataset import Augmentation, SynthFolder, frame_item, lattice_pool
-from c2f_sdf_ros.train.sample import CropConfig
+from c2f_sdf_ros.data.sdf_cache import cached_sdf_samples
+from c2f_sdf_ros.data.sdf_samples import sample_sdf
+from c2f_sdf_ros.data.synth_folder import SynthFolder
+from c2f_sdf_ros.geometry.mesh import MeshSdf
+from c2f_sdf_ros.model.inputs import CropConfig
+from c2f_sdf_ros.train.dataset import Augmentation, frame_item, lattice_pool
 
 SAMPLE = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'sample'
 
@@ -51,12 +55,18 @@ def test_sample_set_layout_and_balance():
     np.testing.assert_array_equal(rows, again)
 
 
-def test_lattice_queries_cover_the_lattice_with_mesh_targets():
+def lattice_setup(index):
+    """Sample frame ``index``, a small crop, its mesh distances and a lattice pool of 2048."""
     folder = SynthFolder(SAMPLE)
-    frame = folder.read(0)
+    frame = folder.read(index)
     crop = CropConfig(image_size=64, num_points=128)
-    distances = tuple(MeshSdf.from_mesh(m) for m in folder.meshes(0))
+    distances = tuple(MeshSdf.from_mesh(m) for m in folder.meshes(index))
     pool = lattice_pool(distances, frame.root, crop.norm_scale, 2048, np.random.default_rng(0))
+    return frame, crop, distances, pool
+
+
+def test_lattice_queries_cover_the_lattice_with_mesh_targets():
+    frame, crop, _, pool = lattice_setup(0)
     item = frame_item(frame, crop, 256, 8, np.random.default_rng(2),
                       Augmentation(rotation_deg=30.0, root_jitter=0.02), 64, pool)
     queries = item['queries'][-64:]
@@ -70,11 +80,7 @@ def test_lattice_queries_cover_the_lattice_with_mesh_targets():
 
 
 def test_lattice_targets_are_exact_without_augmentation():
-    folder = SynthFolder(SAMPLE)
-    frame = folder.read(1)
-    crop = CropConfig(image_size=64, num_points=128)
-    distances = tuple(MeshSdf.from_mesh(m) for m in folder.meshes(1))
-    pool = lattice_pool(distances, frame.root, crop.norm_scale, 2048, np.random.default_rng(0))
+    frame, crop, distances, pool = lattice_setup(1)
     item = frame_item(frame, crop, 256, 8, np.random.default_rng(3), None, 32, pool)
     camera_points = frame.root + item['queries'][-32:] * (2.0 / crop.norm_scale)
     scale = crop.norm_scale / 2.0
@@ -82,3 +88,37 @@ def test_lattice_targets_are_exact_without_augmentation():
                                atol=1e-5)
     np.testing.assert_allclose(item['sdf_object'][-32:], distances[1](camera_points) * scale,
                                atol=1e-5)
+
+
+def test_the_sdf_cache_computes_once_and_checks_what_it_reads(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return np.full((6, 5), len(calls), np.float32)
+
+    path = tmp_path / 'cache' / 'frame.npy'
+    first = cached_sdf_samples(path, 6, compute)
+    assert path.is_file() and calls == [1]
+    np.testing.assert_array_equal(cached_sdf_samples(path, 6, compute), first)
+    assert calls == [1] and [p.name for p in path.parent.iterdir()] == ['frame.npy']
+    # Without a cache file every call computes.
+    assert cached_sdf_samples(None, 6, compute)[0, 0] == 2
+    with pytest.raises(ValueError, match=r'frame\.npy: .*\(8, 5\).*delete the file'):
+        cached_sdf_samples(path, 8, compute)
+    with pytest.raises(ValueError, match=r'computed SDF samples must be float32 \(8, 5\)'):
+        cached_sdf_samples(None, 8, compute)
+
+
+def test_the_sdf_cache_never_unpickles(tmp_path):
+    marker = tmp_path / 'ran'
+
+    class RunsCode:
+        def __reduce__(self):
+            return os.system, (f'touch {marker}',)
+
+    path = tmp_path / 'frame.npy'
+    np.save(path, np.array([RunsCode()], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match=r'frame\.npy: not a cached array.*delete the file'):
+        cached_sdf_samples(path, 6, lambda: np.zeros((6, 5), np.float32))
+    assert not marker.exists()

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+from c2f_sdf_ros.data.synth_folder import SynthFolder
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
 from c2f_sdf_ros.model.checkpoint import load_model
-from c2f_sdf_ros.train.dataset import Augmentation, FrameDataset, SynthFolder, rotate_frame
-from c2f_sdf_ros.train.sample import CropConfig
+from c2f_sdf_ros.model.inputs import CropConfig
+from c2f_sdf_ros.train.dataset import Augmentation, FrameDataset, rotate_frame
 from c2f_sdf_ros.train.trainer import ShardedShuffle, TrainConfig, learning_rate
 from helpers.cli import TINY, run_cli
 

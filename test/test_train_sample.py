@@ -8,14 +8,8 @@ import pytest
 
 from c2f_sdf_ros.data.frame_folder import FrameFolder
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
-from c2f_sdf_ros.train.sample import (
-    CropConfig,
-    crop_box,
-    heatmap_target,
-    make_sample,
-    make_targets,
-    normalise,
-)
+from c2f_sdf_ros.model.inputs import CropConfig, crop_box, make_sample, normalise
+from c2f_sdf_ros.train.targets import heatmap_target, make_targets
 
 SAMPLE = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'sample'
 CAMERA = CameraIntrinsics(640, 480, 615.0, 615.0, 319.5, 239.5)

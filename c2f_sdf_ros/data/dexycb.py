@@ -19,6 +19,10 @@ On-disk layout (as the dex-ycb-toolkit reads it)::
     $ROOT/calibration/mano_<mano_calib>/mano.yml        betas (10)
     $ROOT/models/<ycb name>/textured_simple.obj         object mesh, object frame, m
 
+The YAML files were written by PyYAML from Python data, so sequences that were tuples carry
+a ``!!python/tuple`` tag (the ``extrinsics`` entry of the intrinsics files); they are read
+with :class:`DexYCBYamlLoader`, a safe loader that accepts that tag and refuses any other.
+
 Frames are chosen as gSDF and C2F-SDF chose theirs (they share gSDF's preprocessed lists):
 the toolkit's setup/split over subjects, cameras and sorted sequence positions (s0: sequence
 ``i % 5 == 4`` of subjects 1-2 is val, of subjects 3-10 test, every other sequence train),
@@ -38,12 +42,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 import functools
-import io
 import json
 import os
 import pathlib
 import re
-import tempfile
 import zlib
 
 import numpy as np
@@ -54,9 +56,11 @@ import trimesh
 import yaml
 
 from c2f_sdf_ros.data.labelled import LabelledFrame
+from c2f_sdf_ros.data.mano import ManoLayer, load_mano_pickle
+from c2f_sdf_ros.data.mesh_repair import load_watertight_mesh
+from c2f_sdf_ros.data.sdf_cache import cached_sdf_samples, write_atomic
 from c2f_sdf_ros.data.sdf_samples import sample_sdf
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
-from c2f_sdf_ros.model.mano import ManoLayer, load_mano_pickle
 
 # The 21 YCB objects of DexYCB; object id k (in ycb_ids and seg) is YCB_CLASSES[k - 1].
 YCB_CLASSES = (
@@ -80,6 +84,8 @@ SERIALS = (
 IMAGE_WIDTH, IMAGE_HEIGHT = 640, 480
 HAND_LABEL = 255  # seg value of hand pixels
 NUM_PCA = 45
+# SDF samples per frame: near each surface and uniform around the wrist (``sample_sdf``).
+SDF_NEAR, SDF_UNIFORM = 1000, 200
 COLOR_FILE = 'color_{:06d}.jpg'
 DEPTH_FILE = 'aligned_depth_to_color_{:06d}.png'
 LABEL_FILE = 'labels_{:06d}.npz'
@@ -194,11 +200,59 @@ class SequenceInfo:
         return self.ycb_ids[self.grasp_index]
 
 
+class _RefusedTag(yaml.YAMLError):
+    """A YAML tag that DexYCB's files do not use (e.g. one that would build an object)."""
+
+    def __init__(self, tag: str, mark: yaml.Mark | None):
+        line = '' if mark is None else f' (line {mark.line + 1})'
+        super().__init__(f'refusing the YAML tag {tag!r}{line}: DexYCB files hold plain '
+                         'YAML and !!python/tuple sequences only')
+
+
+class DexYCBYamlLoader(yaml.SafeLoader):
+    """
+    ``yaml.SafeLoader`` plus the one Python-specific tag that DexYCB's files carry.
+
+    The calibration files were written by PyYAML from Python tuples, so some sequences
+    are tagged ``!!python/tuple`` (e.g. ``extrinsics`` of
+    ``calibration/intrinsics/<serial>_640x480.yml``); they are built as tuples. Every
+    other non-standard tag (``!!python/object/apply:...``, ``!!python/name:...``) raises
+    an error before anything is built.
+    """
+
+
+def _construct_tuple(loader: DexYCBYamlLoader, node: yaml.SequenceNode) -> tuple:
+    return tuple(loader.construct_sequence(node, deep=True))
+
+
+def _refuse_tag(loader: DexYCBYamlLoader, node: yaml.Node):
+    raise _RefusedTag(node.tag, node.start_mark)
+
+
+DexYCBYamlLoader.add_constructor('tag:yaml.org,2002:python/tuple', _construct_tuple)
+# The None key is PyYAML's fallback for every tag without a constructor.
+DexYCBYamlLoader.add_constructor(None, _refuse_tag)
+
+
 def _read_yaml(path: pathlib.Path, what: str) -> dict:
+    """
+    A DexYCB YAML file (``meta.yml``, calibration) read with :class:`DexYCBYamlLoader`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file is missing.
+    ValueError
+        Naming the file: if it is not valid YAML, uses a tag other than plain YAML's and
+        ``!!python/tuple``, or does not hold a mapping.
+    """
     if not path.is_file():
         raise FileNotFoundError(f'missing DexYCB {what}: {path}')
     try:
-        data = yaml.safe_load(path.read_text())
+        # A SafeLoader subclass that adds only the tuple tag: nothing here runs code.
+        data = yaml.load(path.read_text(), Loader=DexYCBYamlLoader)
+    except _RefusedTag as error:
+        raise ValueError(f'{path}: {error}') from error
     except yaml.YAMLError as error:
         raise ValueError(f'{path}: not valid YAML ({error})') from error
     if not isinstance(data, dict):
@@ -248,7 +302,8 @@ def load_ycb_model(path: str | os.PathLike) -> trimesh.Trimesh:
     A YCB model as a watertight mesh in its object frame (m), ready for signed distances.
 
     Textured OBJ files repeat vertices along texture seams, which leaves the surface open;
-    vertices are therefore merged by position (texture dropped), and small holes filled.
+    ``mesh_repair.load_watertight_mesh`` merges them (texture dropped) and fills small
+    holes.
 
     Raises
     ------
@@ -261,22 +316,7 @@ def load_ycb_model(path: str | os.PathLike) -> trimesh.Trimesh:
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f'missing DexYCB object model: {path}')
-    try:
-        loaded = trimesh.load(path, force='mesh', process=False)
-    except Exception as error:  # trimesh raises many types on a corrupt file
-        raise ValueError(f'{path}: cannot read the mesh ({error})') from error
-    if len(loaded.faces) < 4:
-        raise ValueError(f'{path}: expected a triangle mesh, got {len(loaded.faces)} faces')
-    mesh = trimesh.Trimesh(np.asarray(loaded.vertices, np.float64), loaded.faces, process=False)
-    mesh.merge_vertices()
-    mesh.remove_unreferenced_vertices()
-    if not mesh.is_watertight:
-        trimesh.repair.fill_holes(mesh)
-    if not mesh.is_watertight:
-        raise ValueError(f'{path}: the model is not watertight even after merging seam '
-                         'vertices and filling small holes, so it has no inside for SDF '
-                         'samples; repair it (e.g. with a remesher) or leave its frames out')
-    return mesh
+    return load_watertight_mesh(path, 'object model')
 
 
 def _cached_model(path: pathlib.Path) -> tuple[trimesh.Trimesh, cKDTree]:
@@ -301,11 +341,15 @@ def _load_labels(path: pathlib.Path,
     if not path.is_file():
         raise FileNotFoundError(f'missing DexYCB labels: {path} (expected labels_%06d.npz '
                                 'with seg, pose_y, pose_m, joint_3d, joint_2d)')
-    with np.load(path) as data:
+    # No pickled object arrays: a label file is plain arrays, and pickles can run code.
+    with np.load(path, allow_pickle=False) as data:
         missing = [key for key in _LABEL_KEYS if key not in data.files]
         if missing:
             raise ValueError(f'{path}: labels lack {missing}')
-        labels = {key: data[key] for key in (data.files if keys is None else keys)}
+        try:
+            labels = {key: data[key] for key in (data.files if keys is None else keys)}
+        except ValueError as error:
+            raise ValueError(f'{path}: {error}') from error
     if labels['pose_m'].shape != (1, 51) or labels['joint_3d'].shape != (1, 21, 3):
         raise ValueError(f'{path}: expected pose_m (1, 51) and joint_3d (1, 21, 3), got '
                          f'{labels["pose_m"].shape} and {labels["joint_3d"].shape}')
@@ -542,7 +586,7 @@ class DexYCB:
         for group in groups.values():
             selected += self._in_contact(group)
         if index_path is not None:
-            _write_atomic(index_path, json.dumps(
+            write_atomic(index_path, json.dumps(
                 {'settings': self._index_settings(),
                  'ids': [self._frame_id(*c) for c in selected]}).encode())
         return selected
@@ -690,22 +734,21 @@ class DexYCB:
         """
         index = self._check_index(index)
         frame_id = self.ids[index]
+
+        def compute() -> np.ndarray:
+            hand, obj = self.meshes(index)
+            try:
+                labels = _load_labels(self.files(index)['labels'])
+                hand_root = labels['joint_3d'][0, 0].astype(np.float64)
+                rng = np.random.default_rng([self.seed, zlib.crc32(frame_id.encode())])
+                return sample_sdf(hand, obj, hand_root, rng, near=SDF_NEAR,
+                                  uniform=SDF_UNIFORM)
+            except ValueError as error:
+                raise ValueError(f'{frame_id}: cannot sample SDF ({error})') from error
+
         path = (None if self.cache_dir is None
                 else self.cache_dir / f'{frame_id.replace("/", "_")}.npy')
-        if path is not None and path.is_file():
-            return np.load(path)
-        hand, obj = self.meshes(index)
-        try:
-            labels = _load_labels(self.files(index)['labels'])
-            hand_root = labels['joint_3d'][0, 0].astype(np.float64)
-            rng = np.random.default_rng([self.seed, zlib.crc32(frame_id.encode())])
-            samples = sample_sdf(hand, obj, hand_root, rng)
-        except ValueError as error:
-            raise ValueError(f'{frame_id}: cannot sample SDF ({error})') from error
-        if path is not None:
-            buffer = _npy_bytes(samples)
-            _write_atomic(path, buffer)
-        return samples
+        return cached_sdf_samples(path, 2 * SDF_NEAR + SDF_UNIFORM, compute)
 
 
 def _read_image(path: pathlib.Path, what: str) -> Image.Image:
@@ -714,23 +757,3 @@ def _read_image(path: pathlib.Path, what: str) -> Image.Image:
     image = Image.open(path)
     image.load()
     return image
-
-
-def _npy_bytes(array: np.ndarray) -> bytes:
-    stream = io.BytesIO()
-    np.save(stream, array)
-    return stream.getvalue()
-
-
-def _write_atomic(path: pathlib.Path, data: bytes) -> None:
-    # Data loader workers may write the same cache file at once: write aside, then rename.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
-    try:
-        with os.fdopen(handle, 'wb') as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        pathlib.Path(temporary).unlink(missing_ok=True)
-        raise
-

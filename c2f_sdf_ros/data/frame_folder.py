@@ -98,27 +98,43 @@ class FrameFolder:
             differs from camera.yaml.
 
         """
-        frame_id = self.ids[index]
-        color_path = self.root / COLOR_DIR / f'{frame_id}.png'
-        depth_path = self.root / DEPTH_DIR / f'{frame_id}.png'
-        with Image.open(color_path) as image:
-            if image.mode not in ('RGB', 'RGBA', 'L'):
-                raise ValueError(f'{color_path}: expected 8-bit RGB, got PIL mode {image.mode}')
-            color = np.asarray(image.convert('RGB'))
-        with Image.open(depth_path) as image:
-            depth_mm = np.asarray(image)
-        if depth_mm.dtype != np.uint16:
-            # PIL opens 16-bit grayscale PNGs as mode I;16 (uint16) or I (int32).
-            if depth_mm.dtype == np.int32 and depth_mm.min(initial=0) >= 0 \
-                    and depth_mm.max(initial=0) <= np.iinfo(np.uint16).max:
-                depth_mm = depth_mm.astype(np.uint16)
-            else:
-                raise ValueError(f'{depth_path}: expected a 16-bit depth PNG in millimetres, '
-                                 f'got {depth_mm.dtype} {depth_mm.shape}')
-        try:
-            return RgbdFrame(color, depth_mm_to_m(depth_mm), self.camera)
-        except ValueError as error:
-            raise ValueError(f'frame {frame_id} in {self.root}: {error}') from error
+        return read_frame(self.root, self.ids[index], self.camera)
+
+
+def read_frame(root: str | os.PathLike, frame_id: str, camera: CameraIntrinsics) -> RgbdFrame:
+    """
+    Read ``<root>/color/<id>.png`` and ``<root>/depth/<id>.png`` as one frame.
+
+    The one reader of the layout: frame folders, synthetic folders and previews use it.
+
+    Raises
+    ------
+    ValueError
+        If a PNG is not 8-bit RGB (color) / 16-bit single channel (depth) or its size
+        differs from ``camera``.
+
+    """
+    root = pathlib.Path(root)
+    color_path = root / COLOR_DIR / f'{frame_id}.png'
+    depth_path = root / DEPTH_DIR / f'{frame_id}.png'
+    with Image.open(color_path) as image:
+        if image.mode not in ('RGB', 'RGBA', 'L'):
+            raise ValueError(f'{color_path}: expected 8-bit RGB, got PIL mode {image.mode}')
+        color = np.asarray(image.convert('RGB'))
+    with Image.open(depth_path) as image:
+        depth_mm = np.asarray(image)
+    if depth_mm.dtype != np.uint16:
+        # PIL opens 16-bit grayscale PNGs as mode I;16 (uint16) or I (int32).
+        if depth_mm.dtype == np.int32 and depth_mm.min(initial=0) >= 0 \
+                and depth_mm.max(initial=0) <= np.iinfo(np.uint16).max:
+            depth_mm = depth_mm.astype(np.uint16)
+        else:
+            raise ValueError(f'{depth_path}: expected a 16-bit depth PNG in millimetres, '
+                             f'got {depth_mm.dtype} {depth_mm.shape}')
+    try:
+        return RgbdFrame(color, depth_mm_to_m(depth_mm), camera)
+    except ValueError as error:
+        raise ValueError(f'frame {frame_id} in {root}: {error}') from error
 
 
 def write_frame(root: str | os.PathLike, frame_id: str, frame: RgbdFrame,

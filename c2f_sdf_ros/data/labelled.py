@@ -1,7 +1,7 @@
 """
 The frame type every dataset reader returns, and the interface readers implement.
 
-Readers: ``c2f_sdf_ros.train.dataset.SynthFolder`` (``c2f-sdf synth`` output),
+Readers: ``c2f_sdf_ros.data.synth_folder.SynthFolder`` (``c2f-sdf synth`` output),
 ``c2f_sdf_ros.data.dexycb`` and ``c2f_sdf_ros.data.obman``. Training and evaluation only
 use ``FrameSource``, so a new dataset needs a reader and nothing else.
 """

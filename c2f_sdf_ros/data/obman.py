@@ -57,10 +57,11 @@ official loaders read them (hassony2/obman ``obman/obman.py``, hassony2/obman_tr
 - **Side.** Always ``'right'`` in the release (the grasps come from GraspIt with a right
   MANO hand); left hands are supported all the same.
 
-Meta files are Python pickles, so they are read with :class:`MetaUnpickler`, which builds
-numpy arrays and nothing else. SDF samples (``LabelledFrame.sdf``) are computed from the
-meshes with :func:`c2f_sdf_ros.data.sdf_samples.sample_sdf`, optionally cached as
-``<cache_dir>/<split>_<id>.npy``.
+Meta files are Python pickles, so they are read with
+``c2f_sdf_ros.data.safe_pickle.ObmanMetaUnpickler``, which builds numpy arrays and nothing
+else. SDF samples (``LabelledFrame.sdf``) are computed from the meshes with
+:func:`c2f_sdf_ros.data.sdf_samples.sample_sdf`, optionally cached as
+``<cache_dir>/<split>_<id>.npy`` (``c2f_sdf_ros.data.sdf_cache``).
 """
 
 from __future__ import annotations
@@ -70,17 +71,18 @@ from collections.abc import Sequence
 import json
 import os
 import pathlib
-import pickle
 
 import numpy as np
 from PIL import Image
 import trimesh
 
 from c2f_sdf_ros.data.labelled import LabelledFrame
-from c2f_sdf_ros.data.safe_pickle import numpy_globals
+from c2f_sdf_ros.data.mano import load_mano_pickle
+from c2f_sdf_ros.data.mesh_repair import load_watertight_mesh, watertight_mesh
+from c2f_sdf_ros.data.safe_pickle import ObmanMetaUnpickler, load_restricted
+from c2f_sdf_ros.data.sdf_cache import cached_sdf_samples
 from c2f_sdf_ros.data.sdf_samples import sample_sdf
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
-from c2f_sdf_ros.model.mano import load_mano_pickle, watertight_mesh
 
 OBMAN_SPLITS = ('train', 'val', 'test')
 OBMAN_IMAGE_SIZE = 256
@@ -92,7 +94,7 @@ BLENDER_PIXEL_OFFSET = 0.5
 BLENDER_TO_OPENCV = np.diag([1.0, -1.0, -1.0])
 # ObMan joint i is project joint OBMAN_TO_PROJECT_JOINTS[i]: both are wrist, thumb 1-4,
 # index 1-4, middle 1-4, ring 1-4, little 1-4 (ObMan's renderer reorders MANO's joints
-# and appends the fingertips exactly as c2f_sdf_ros.model.mano.JOINT_ORDER does).
+# and appends the fingertips exactly as c2f_sdf_ros.data.mano.JOINT_ORDER does).
 OBMAN_TO_PROJECT_JOINTS = tuple(range(21))
 # Prefix of the meta files' obj_path (the authors' ShapeNetCore.v2 folder).
 AUTHORS_SHAPENET_ROOT = '/sequoia/data2/dataset/shapenet/ShapeNetCore.v2'
@@ -110,61 +112,24 @@ DEPTH_RANGE_KEYS = {'scene': ('depth_min', 'depth_max'),
 # Safe meta loading
 
 
-def _allowed_globals() -> dict[tuple[str, str], object]:
-    allowed = numpy_globals()
-    for builtins in ('builtins', '__builtin__'):
-        allowed[builtins, 'bytearray'] = bytearray
-    return allowed
-
-
-class MetaUnpickler(pickle.Unpickler):
-    """
-    Unpickler of ObMan meta files that resolves only numpy array and scalar helpers.
-
-    Dicts, lists, tuples, strings and numbers need no global; numpy arrays, dtypes and
-    scalars, ``set``/``frozenset``/``bytearray`` and a latin-1-only ``_codecs.encode``
-    (how Python 3 writes bytes at protocol 2) are allowed. Any other global, e.g.
-    ``os.system``, raises :class:`pickle.UnpicklingError` naming it, before anything runs.
-    Open Python 2 files with ``encoding='latin1'`` (as :func:`load_meta` does).
-    """
-
-    _allowed = _allowed_globals()
-
-    def find_class(self, module: str, name: str):
-        """The allowed object named ``module.name``; UnpicklingError for anything else."""
-        found = self._allowed.get((module, name))
-        if found is None:
-            raise pickle.UnpicklingError(
-                f'refusing to unpickle global {module}.{name}: an ObMan meta file may only '
-                'hold numpy arrays, numpy scalars and plain containers')
-        return found
-
-
 def load_meta(path: str | os.PathLike) -> dict:
     """
-    Read one ObMan meta file safely (see :class:`MetaUnpickler`).
+    Read one ObMan meta file safely.
+
+    ``safe_pickle.ObmanMetaUnpickler`` builds numpy arrays, numpy scalars and plain
+    containers, and refuses any other global before anything runs.
 
     Raises
     ------
     FileNotFoundError
-        If ``path`` is not a file.
+        If there is no file at ``path``.
     pickle.UnpicklingError
-        If the pickle references a global outside the allow-list, or is corrupt.
+        Naming the file, if it is not a readable pickle or needs any other global.
     ValueError
         If it does not hold a dict.
 
     """
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'ObMan meta file not found: {path}')
-    with path.open('rb') as stream:
-        try:
-            meta = MetaUnpickler(stream, encoding='latin1').load()
-        except pickle.UnpicklingError as error:
-            raise pickle.UnpicklingError(f'{path}: {error}') from error
-        except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-                UnicodeDecodeError) as error:
-            raise pickle.UnpicklingError(f'{path}: not a readable pickle ({error!r})') from error
+    meta = load_restricted(path, ObmanMetaUnpickler, 'ObMan meta file')
     if not isinstance(meta, dict):
         raise ValueError(f'{path}: an ObMan meta file holds a dict, got {type(meta).__name__}')
     return meta
@@ -197,38 +162,6 @@ def decode_depth(encoded: np.ndarray, depth_min: float, depth_max: float) -> np.
     values = encoded.astype(np.float64)
     distance = depth_max + (values - 1.0) / 254.0 * (depth_min - depth_max)
     return np.where(encoded > 0, distance, 0.0).astype(np.float32)
-
-
-def encode_depth(distance: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """
-    Encode distances (m) as ObMan does (the inverse of :func:`decode_depth`).
-
-    Parameters
-    ----------
-    distance : (H, W) float array
-        0 (or NaN, inf) where there is no surface.
-
-    Returns
-    -------
-    encoded : (H, W) uint8 array
-        1 at the nearest valid pixel, 255 at the farthest, 0 elsewhere; rounded to the
-        nearest level as OpenCV rounds when it writes floats to an 8-bit PNG.
-    depth_min, depth_max : float
-        The meta values, stored as ObMan stores them: ``depth_min`` is the *farthest*
-        distance and ``depth_max`` the nearest. Both 0 when no pixel is valid.
-
-    """
-    distance = np.asarray(distance, np.float64)
-    if distance.ndim != 2:
-        raise ValueError(f'distance must be (H, W), got {distance.shape}')
-    valid = np.isfinite(distance) & (distance > 0)
-    if not valid.any():
-        return np.zeros(distance.shape, np.uint8), 0.0, 0.0
-    near, far = float(distance[valid].min()), float(distance[valid].max())
-    span = far - near if far > near else 1.0  # a flat scene: every valid pixel is level 1
-    levels = np.rint(254.0 * (distance - near) / span + 1.0)
-    encoded = np.where(valid, np.clip(levels, 1, 255), 0).astype(np.uint8)
-    return encoded, far, near
 
 
 def obman_camera(matrix: np.ndarray | None = None,
@@ -268,15 +201,6 @@ def ray_distance_to_depth(distance: np.ndarray, camera: CameraIntrinsics) -> np.
     return (distance / _ray_lengths(camera)).astype(np.float32)
 
 
-def depth_to_ray_distance(depth: np.ndarray, camera: CameraIntrinsics) -> np.ndarray:
-    """(H, W) depth along the optical axis -> float32 distance from the camera centre."""
-    depth = np.asarray(depth, np.float64)
-    if depth.shape != (camera.height, camera.width):
-        raise ValueError(f'depth is {depth.shape} but the camera is '
-                         f'{camera.height}x{camera.width}')
-    return (depth * _ray_lengths(camera)).astype(np.float32)
-
-
 # --------------------------------------------------------------------------------------
 # Meshes
 
@@ -303,13 +227,12 @@ def shapenet_model_path(meta: dict, shapenet_root: str | os.PathLike) -> pathlib
     return root.joinpath(*parts[-4:-1], 'model_normalized.obj')
 
 
-def load_watertight_model(path: str | os.PathLike) -> trimesh.Trimesh:
+def load_shapenet_model(path: str | os.PathLike) -> trimesh.Trimesh:
     """
-    Load a ShapeNet OBJ as one watertight mesh, repairing what can be repaired.
+    Load a ShapeNet OBJ as one watertight mesh (``mesh_repair.load_watertight_mesh``).
 
     ShapeNet models repeat vertices at material seams and hold duplicate and degenerate
-    faces; merging and dropping those closes many of them, and ``fill_holes`` closes small
-    (triangle or quad) holes. Materials are not read.
+    faces; merging and dropping those closes many of them, and small holes are filled.
 
     Raises
     ------
@@ -325,35 +248,7 @@ def load_watertight_model(path: str | os.PathLike) -> trimesh.Trimesh:
         raise FileNotFoundError(f'ShapeNet model not found: {path} (expected '
                                 '<shapenet_root>/<synset>/<model id>/models/'
                                 'model_normalized.obj)')
-    loaded = trimesh.load(path, file_type='obj', force='mesh', process=False,
-                          skip_materials=True)
-    if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
-        raise ValueError(f'{path}: no triangles in this model')
-    # A bare copy: with UVs or normals attached, merge_vertices would keep seams apart.
-    mesh = trimesh.Trimesh(np.asarray(loaded.vertices), np.asarray(loaded.faces),
-                           process=False)
-    if not mesh.is_watertight:
-        mesh.merge_vertices()
-        mesh.update_faces(mesh.nondegenerate_faces())
-        mesh.update_faces(mesh.unique_faces())
-        mesh.remove_unreferenced_vertices()
-    if not mesh.is_watertight:
-        trimesh.repair.fill_holes(mesh)
-    if not mesh.is_watertight:
-        raise ValueError(f'{path}: the object model is not watertight even after merging '
-                         'vertices and filling holes, so it has no inside for the SDF; '
-                         'close it (e.g. with a watertight remesher) and replace the file')
-    return mesh
-
-
-def _as_matrix(value, shape: tuple[int, ...], name: str, where: pathlib.Path) -> np.ndarray:
-    try:
-        array = np.asarray(value, np.float64)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f'{where}: {name} is not numeric ({error})') from error
-    if array.shape != shape or not np.all(np.isfinite(array)):
-        raise ValueError(f'{where}: {name} must be a finite {shape} array, got {array.shape}')
-    return array
+    return load_watertight_mesh(path, 'object model')
 
 
 # --------------------------------------------------------------------------------------
@@ -568,6 +463,20 @@ class ObMan:
             raise ValueError(f'{self._path("meta", index, ".pkl")}: missing ObMan meta keys '
                              f'{missing}')
 
+    def _meta_array(self, meta: dict, index: int, key: str,
+                    shape: tuple[int, ...]) -> np.ndarray:
+        """``meta[key]`` as a finite float64 array of ``shape``; ValueError naming the file."""
+        self._require(meta, index, key)
+        where = self._path('meta', index, '.pkl')
+        try:
+            array = np.asarray(meta[key], np.float64)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f'{where}: {key} is not numeric ({error})') from error
+        if array.shape != shape or not np.all(np.isfinite(array)):
+            raise ValueError(f'{where}: {key} must be a finite {shape} array, got '
+                             f'{array.shape}')
+        return array
+
     # -- frames --------------------------------------------------------------------------
 
     def camera(self, index: int = 0) -> CameraIntrinsics:
@@ -575,10 +484,9 @@ class ObMan:
         return self._camera(self.meta(index), index)
 
     def _camera(self, meta: dict, index: int) -> CameraIntrinsics:
-        matrix = meta.get('cam_calib')
-        if matrix is not None:
-            matrix = _as_matrix(matrix, (3, 3), 'cam_calib', self._path('meta', index, '.pkl'))
-        return obman_camera(matrix)
+        if meta.get('cam_calib') is None:
+            return obman_camera()
+        return obman_camera(self._meta_array(meta, index, 'cam_calib', (3, 3)))
 
     def _to_camera(self, meta: dict, index: int) -> np.ndarray:
         """3x3 rotation from the stored coordinates to the OpenCV camera frame."""
@@ -599,9 +507,7 @@ class ObMan:
         return self._joints(self.meta(index), index)
 
     def _joints(self, meta: dict, index: int) -> np.ndarray:
-        self._require(meta, index, 'coords_3d')
-        coords = _as_matrix(meta['coords_3d'], (21, 3), 'coords_3d',
-                            self._path('meta', index, '.pkl'))
+        coords = self._meta_array(meta, index, 'coords_3d', (21, 3))
         return (coords @ self._to_camera(meta, index).T)[list(OBMAN_TO_PROJECT_JOINTS)]
 
     def object_pose(self, index: int) -> np.ndarray:
@@ -609,9 +515,7 @@ class ObMan:
         return self._object_pose(self.meta(index), index)
 
     def _object_pose(self, meta: dict, index: int) -> np.ndarray:
-        self._require(meta, index, 'affine_transform')
-        affine = _as_matrix(meta['affine_transform'], (4, 4), 'affine_transform',
-                            self._path('meta', index, '.pkl'))
+        affine = self._meta_array(meta, index, 'affine_transform', (4, 4))
         pose = np.eye(4)
         pose[:3] = self._to_camera(meta, index) @ affine[:3]
         return pose
@@ -671,7 +575,7 @@ class ObMan:
     def _model(self, path: pathlib.Path) -> trimesh.Trimesh:
         model = self._models.get(path)
         if model is None:
-            model = load_watertight_model(path)
+            model = load_shapenet_model(path)
             self._models[path] = model
             if len(self._models) > self._MODEL_CACHE_SIZE:
                 self._models.popitem(last=False)
@@ -684,9 +588,7 @@ class ObMan:
         return self._hand_mesh(self.meta(index), index)
 
     def _hand_mesh(self, meta: dict, index: int) -> trimesh.Trimesh:
-        self._require(meta, index, 'verts_3d', 'side')
-        vertices = _as_matrix(meta['verts_3d'], (self._hand_vertex_count, 3), 'verts_3d',
-                              self._path('meta', index, '.pkl'))
+        vertices = self._meta_array(meta, index, 'verts_3d', (self._hand_vertex_count, 3))
         vertices = vertices @ self._to_camera(meta, index).T
         faces = self._hand_faces[self._side(meta, index)]
         closed_vertices, closed_faces = watertight_mesh(vertices, faces)
@@ -730,26 +632,15 @@ class ObMan:
         return self._sdf(None, index)
 
     def _sdf(self, meta: dict | None, index: int) -> np.ndarray:
-        path = self.sdf_cache_path(index)
-        rows = 2 * self.sdf_near + self.sdf_uniform
-        if path is not None and path.is_file():
-            samples = np.load(path, allow_pickle=False)
-            if samples.shape != (rows, 5) or samples.dtype != np.float32:
-                raise ValueError(f'{path}: cached SDF samples must be float32 ({rows}, 5), '
-                                 f'got {samples.dtype} {samples.shape}; delete the file')
-            return samples
-        meta = self.meta(index) if meta is None else meta
-        hand, obj = self._hand_mesh(meta, index), self._object_mesh(meta, index)
-        frame_id = self.ids[index]
-        stream = [self.seed, int(frame_id)] if frame_id.isdigit() else [self.seed, index]
-        rng = np.random.default_rng(stream)
-        samples = sample_sdf(hand, obj, self._joints(meta, index)[0], rng, near=self.sdf_near,
-                             uniform=self.sdf_uniform)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Write then rename, so that a concurrent reader never sees half a file.
-            partial = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-            with partial.open('wb') as stream_out:
-                np.save(stream_out, samples)
-            os.replace(partial, path)
-        return samples
+        def compute() -> np.ndarray:
+            frame_meta = self.meta(index) if meta is None else meta
+            hand = self._hand_mesh(frame_meta, index)
+            obj = self._object_mesh(frame_meta, index)
+            frame_id = self.ids[index]
+            stream = [self.seed, int(frame_id)] if frame_id.isdigit() else [self.seed, index]
+            return sample_sdf(hand, obj, self._joints(frame_meta, index)[0],
+                              np.random.default_rng(stream), near=self.sdf_near,
+                              uniform=self.sdf_uniform)
+
+        return cached_sdf_samples(self.sdf_cache_path(index),
+                                  2 * self.sdf_near + self.sdf_uniform, compute)

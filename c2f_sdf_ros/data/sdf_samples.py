@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import open3d as o3d
 import trimesh
+
+from c2f_sdf_ros.geometry.mesh import MeshSdf
 
 # (N, 3) points -> (N,) signed distances, negative inside.
 DistanceFn = Callable[[np.ndarray], np.ndarray]
@@ -26,58 +27,6 @@ SDF_COLUMNS = ('x', 'y', 'z', 'sdf_hand', 'sdf_object')
 # Near-surface offsets (m): half of the points close to the surface, half a little further,
 # as the synthetic generator (and DeepSDF) draw them.
 NEAR_SIGMAS = (0.0025, 0.01)
-
-
-class MeshSdf:
-    """
-    Signed distance (m) to a watertight triangle mesh, negative inside.
-
-    Parameters
-    ----------
-    vertices : (V, 3) array
-        Vertex positions (m).
-    faces : (F, 3) int array
-        Triangles.
-    rays : int
-        Odd number of rays whose majority decides inside/outside (robust to rays that
-        graze an edge).
-
-    """
-
-    def __init__(self, vertices: np.ndarray, faces: np.ndarray, rays: int = 3):
-        vertices = np.asarray(vertices, np.float32)
-        faces = np.asarray(faces)
-        if vertices.ndim != 2 or vertices.shape[1] != 3 or len(vertices) < 4:
-            raise ValueError(f'vertices must be (V>=4, 3), got {vertices.shape}')
-        if faces.ndim != 2 or faces.shape[1] != 3 or len(faces) < 4:
-            raise ValueError(f'faces must be (F>=4, 3), got {faces.shape}')
-        if faces.min() < 0 or faces.max() >= len(vertices):
-            raise ValueError('faces index vertices that do not exist')
-        if rays < 1 or rays % 2 == 0:
-            raise ValueError(f'rays must be a positive odd number, got {rays}')
-        self.rays = rays
-        self._scene = o3d.t.geometry.RaycastingScene()
-        self._scene.add_triangles(o3d.core.Tensor(vertices),
-                                  o3d.core.Tensor(faces.astype(np.uint32)))
-
-    @classmethod
-    def from_mesh(cls, mesh: trimesh.Trimesh, rays: int = 3) -> MeshSdf:
-        """From a trimesh mesh (ValueError if it is not watertight: no inside then)."""
-        if not mesh.is_watertight:
-            raise ValueError('the mesh is not watertight, so it has no inside; close it first '
-                             '(e.g. the MANO wrist, see c2f_sdf_ros.model.mano)')
-        return cls(mesh.vertices, mesh.faces, rays)
-
-    def __call__(self, points: np.ndarray) -> np.ndarray:
-        """(N, 3) points -> (N,) float64 signed distances."""
-        points = np.asarray(points, np.float32)
-        if points.ndim != 2 or points.shape[1] != 3:
-            raise ValueError(f'points must be (N, 3), got {points.shape}')
-        if len(points) == 0:
-            return np.zeros(0)
-        tensor = o3d.core.Tensor(np.ascontiguousarray(points))
-        return self._scene.compute_signed_distance(tensor, nsamples=self.rays).numpy().astype(
-            np.float64)
 
 
 def surface_points(mesh: trimesh.Trimesh, count: int,

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 import pathlib
 
 from c2f_sdf_ros.data.labelled import FrameSource
+from c2f_sdf_ros.data.synth_folder import SynthFolder
 
 DATASETS = ('synth', 'dexycb', 'obman')
 # Normalisation scale s of the reference code per dataset (DESIGN.md): our synthetic
@@ -73,7 +74,6 @@ def open_source(dataset: str, path: str | pathlib.Path, split: str = 'train',
 
     """
     if dataset == 'synth':
-        from c2f_sdf_ros.train.dataset import SynthFolder
         return SynthFolder(path)
     cache = options.cache_dir or None
     mano = options.mano_dir or None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
@@ -20,14 +19,13 @@ from c2f_sdf_ros.eval import report
 from c2f_sdf_ros.eval.evaluate import (
     PROTOCOLS,
     EvalConfig,
-    ModelRunner,
     evaluate_frame,
     load_truth,
+    protocol_reconstructors,
     summarise,
 )
-from c2f_sdf_ros.model.checkpoint import load_model
-from c2f_sdf_ros.train.sample import CropConfig, crop_box, resample_crop
-from c2f_sdf_ros.train.trainer import resolve_device
+from c2f_sdf_ros.model.inputs import CropConfig, crop_box, resample_crop
+from c2f_sdf_ros.reconstruct.pipeline import Reconstructor, ReconstructorConfig
 
 GALLERY_SIZE = 192
 
@@ -52,8 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--protocol', choices=['both', *PROTOCOLS], default='both')
     p.add_argument('--resolution', type=int, default=128, help='lattice side (default 128)')
     p.add_argument('--seed', type=int, default=0, help='sampling seed (default 0)')
-    p.add_argument('--root-noise', type=float, default=0.015,
-                   help='deployable protocol: initial root error std, m (default 0.015)')
     p.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda[:N]'")
     p.add_argument('--threads', type=int, default=0, help='CPU threads (0: all cores)')
     p.add_argument('--out', help='write metrics.md, metrics.json, per_frame.jsonl and plots')
@@ -74,35 +70,37 @@ def _labels(paths: list[str], variants: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    if args.frames < 0 or args.resolution < 8 or args.root_noise < 0 or args.gallery < 0:
-        print('c2f-sdf eval: error: --frames, --gallery and --root-noise must be >= 0, '
-              '--resolution >= 8', file=sys.stderr)
+    if args.frames < 0 or args.resolution < 8 or args.gallery < 0:
+        print('c2f-sdf eval: error: --frames and --gallery must be >= 0, --resolution >= 8',
+              file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    config = EvalConfig(resolution=args.resolution, seed=args.seed)
+    protocols = PROTOCOLS if args.protocol == 'both' else (args.protocol,)
     try:
-        device = resolve_device(args.device)
         folder = open_source(args.dataset, args.data, args.split, SourceOptions(
             args.mano_dir, args.shapenet_root, args.cache_dir, args.frame_ids), args.seed)
-        models = [load_model(path, str(device)) for path in args.weights]
+        # The node's pipeline for each model; each protocol runs it (see evaluate).
+        pipelines = []
+        for path in args.weights:
+            reconstructor = Reconstructor(path, args.device, ReconstructorConfig(
+                resolution=args.resolution))
+            every = protocol_reconstructors(reconstructor, config)
+            pipelines.append({p: every[p] for p in protocols})
     except (ValueError, FileNotFoundError) as error:
         print(f'c2f-sdf eval: error: {error}', file=sys.stderr)
         return 2
-    protocols = PROTOCOLS if args.protocol == 'both' else (args.protocol,)
-    config = EvalConfig(resolution=args.resolution, seed=args.seed, root_noise=args.root_noise)
     count = len(folder) if args.frames == 0 else min(args.frames, len(folder))
-    labels = _labels(args.weights, [m.config.variant for m, _ in models])
+    labels = _labels(args.weights, [p[protocols[0]].model.config.variant for p in pipelines])
     out = pathlib.Path(args.out) if args.out else None
     if out:
         out.mkdir(parents=True, exist_ok=True)
 
-    # Crop the way each model was trained (recorded in its JSON), else the defaults.
-    runners = [ModelRunner(model, dataclasses.replace(config, **{
-        key: info['train'][key] for key in ('crop_half_extent', 'depth_half_range')
-        if key in info.get('train', {})}), device) for model, info in models]
     per_frame = {label: {p: [] for p in protocols} for label in labels}
     gallery_rows = []
     started = time.perf_counter()
-    bar = tqdm(total=count * len(models), unit='frame', disable=args.quiet, file=sys.stderr)
+    bar = tqdm(total=count * len(pipelines), unit='frame', disable=args.quiet,
+               file=sys.stderr)
     for index in range(count):
         frame = folder.read(index)
         truth = load_truth(folder, index, config)
@@ -112,14 +110,15 @@ def main(argv: list[str] | None = None) -> int:
             row = [resample_crop(frame.color, view, GALLERY_SIZE, Image.Resampling.BILINEAR),
                    report.render_meshes([(truth.hand, report.HAND_COLOR),
                                          (truth.object, report.OBJECT_COLOR)], view.camera)]
-        for label, runner in zip(labels, runners, strict=True):
-            results, predictions = evaluate_frame(runner, frame, truth, index, protocols)
+        for label, pipeline in zip(labels, pipelines, strict=True):
+            results, predictions = evaluate_frame(pipeline, frame, truth, index, config)
             for protocol, metrics in results.items():
                 per_frame[label][protocol].append({'frame': frame.frame_id, **metrics})
             if row:
-                row += [report.render_meshes([(predictions[p].hand, report.HAND_COLOR),
-                                              (predictions[p].object, report.OBJECT_COLOR)],
-                                             view.camera) for p in protocols]
+                row += [report.render_meshes(
+                    [(predictions[p].hand_mesh, report.HAND_COLOR),
+                     (predictions[p].object_mesh, report.OBJECT_COLOR)], view.camera)
+                    for p in protocols]
             bar.update(1)
         if row:
             gallery_rows.append(row)

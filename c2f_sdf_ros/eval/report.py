@@ -6,10 +6,9 @@ import math
 
 import matplotlib
 import numpy as np
-import open3d as o3d
-from PIL import Image
 import trimesh
 
+from c2f_sdf_ros.geometry import render
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
 
 matplotlib.use('Agg')
@@ -75,33 +74,15 @@ def plot_distributions(per_frame: dict[str, dict[str, list[dict]]], path) -> Non
 def render_meshes(meshes: list[tuple[trimesh.Trimesh | None, tuple]],
                   camera: CameraIntrinsics, background=(1.0, 1.0, 1.0)) -> np.ndarray:
     """
-    Shade ``(mesh, rgb)`` pairs (camera optical frame) as seen by ``camera``.
+    Shade ``(mesh, rgb)`` pairs (camera optical frame, rgb in [0, 1]) as seen by ``camera``.
 
-    Open3D ray casting, headless; returns (H, W, 3) uint8. Missing meshes are skipped.
+    Headless ray casting (``geometry.render``); returns (H, W, 3) uint8. Missing meshes
+    are skipped.
     """
-    scene = o3d.t.geometry.RaycastingScene()
-    colors = {}
-    for mesh, color in meshes:
-        if mesh is None or len(mesh.faces) == 0:
-            continue
-        geometry = scene.add_triangles(o3d.core.Tensor(np.asarray(mesh.vertices, np.float32)),
-                                       o3d.core.Tensor(np.asarray(mesh.faces, np.uint32)))
-        colors[geometry] = np.asarray(color, np.float32)
-    image = np.ones((camera.height, camera.width, 3), np.float32) * np.asarray(background)
-    if colors:
-        rays = o3d.t.geometry.RaycastingScene.create_rays_pinhole(
-            o3d.core.Tensor(camera.K), o3d.core.Tensor(np.eye(4)), camera.width,
-            camera.height)
-        hits = scene.cast_rays(rays)
-        ids = hits['geometry_ids'].numpy()
-        normals = hits['primitive_normals'].numpy()
-        directions = rays.numpy()[..., 3:]
-        directions /= np.linalg.norm(directions, axis=-1, keepdims=True)
-        shade = 0.25 + 0.75 * np.abs(np.sum(normals * directions, -1))
-        for geometry, color in colors.items():
-            mask = ids == geometry
-            image[mask] = shade[mask, None] * color
-    return (np.clip(image, 0, 1) * 255).astype(np.uint8)
+    view = render.render_meshes([mesh for mesh, _ in meshes], camera)
+    fill = np.ones((camera.height, camera.width, 3)) * np.asarray(background, float)
+    image, _ = render.shaded_image(view, [color for _, color in meshes], fill)
+    return (image * 255).astype(np.uint8)
 
 
 def gallery(rows: list[list[np.ndarray]], titles: list[str], path) -> None:
@@ -117,8 +98,3 @@ def gallery(rows: list[list[np.ndarray]], titles: list[str], path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
-
-
-def save_png(image: np.ndarray, path) -> None:
-    """Write an RGB uint8 image."""
-    Image.fromarray(image).save(path)

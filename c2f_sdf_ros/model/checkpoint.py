@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 import json
 import os
 import pathlib
 
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+import torch
 
 from c2f_sdf_ros.model.c2f_sdf import C2FSDF
 from c2f_sdf_ros.model.config import ModelConfig
+from c2f_sdf_ros.model.inputs import CropConfig
 
 FORMAT = 'c2f_sdf_ros/weights/v1'
 # The weights shipped with the package (trained on synthetic data, see docs/model.md).
@@ -23,18 +26,35 @@ def _paths(path: str | os.PathLike) -> tuple[pathlib.Path, pathlib.Path]:
     return stem.with_suffix('.safetensors'), stem.with_suffix('.json')
 
 
-def save_model(path: str | os.PathLike, model: C2FSDF, info: dict | None = None) -> None:
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """'auto' | 'cpu' | 'cuda[:N]' -> a device; ValueError if CUDA is asked for but absent."""
+    if name == 'auto':
+        name = f'cuda:{local_rank}' if torch.cuda.is_available() else 'cpu'
+    if name.startswith('cuda') and not torch.cuda.is_available():
+        raise ValueError(f'device {name!r} requested but CUDA is not available')
+    if name != 'cpu' and not name.startswith('cuda'):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {name!r}")
+    return torch.device(name)
+
+
+def save_model(path: str | os.PathLike, model: C2FSDF, info: dict | None = None,
+               inputs: CropConfig | None = None) -> None:
     """
     Write ``<path>.safetensors`` (weights) and ``<path>.json`` (config and ``info``).
 
-    ``info`` records provenance (training command, data seed, time, metrics).
+    ``info`` records provenance (training command, data seed, time, metrics); ``inputs``
+    (stored as ``info['inputs']``) is how frames were cropped for these weights, so
+    inference and evaluation read it instead of rebuilding it (``inputs.input_config``).
     """
     weights, config = _paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(state, str(weights), metadata={'format': FORMAT})
+    info = dict(info or {})
+    if inputs is not None:
+        info['inputs'] = asdict(inputs)
     config.write_text(json.dumps({'format': FORMAT, 'model': model.config.to_dict(),
-                                  'info': info or {}}, indent=1, sort_keys=True))
+                                  'info': info}, indent=1, sort_keys=True))
 
 
 def load_model(path: str | os.PathLike, device: str = 'cpu') -> tuple[C2FSDF, dict]:

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 import trimesh
 
+from c2f_sdf_ros.geometry.mesh import largest_component
+
 # query(points (Q, 3) normalised, fields=None) -> (Q, F) signed distances, one column per
 # surface; with ``fields`` (a tuple of column indices) only those columns, (Q, len(fields)).
 QueryFn = Callable[..., torch.Tensor]
@@ -120,12 +122,12 @@ def grid_mesh(values: np.ndarray, level: float = 0.0,
     block = values[tuple(slice(low, high) for low, high in box)]
     vertices, faces, _, _ = marching_cubes(block, level, spacing=(spacing,) * 3)
     origin = np.array([low for low, _ in box]) * spacing - 1.0
+    # trimesh's processing merges the vertices marching cubes duplicates between blocks.
     mesh = trimesh.Trimesh(vertices + origin, faces, process=True)
-    if keep_largest and len(mesh.faces):
-        parts = mesh.split(only_watertight=False)
-        if len(parts) > 1:
-            mesh = max(parts, key=lambda part: len(part.faces))
-    return mesh if len(mesh.faces) else None
+    vertices, faces = np.asarray(mesh.vertices), np.asarray(mesh.faces)
+    if keep_largest:
+        vertices, faces = largest_component(vertices, faces, connectivity='edge')
+    return trimesh.Trimesh(vertices, faces, process=False) if len(faces) else None
 
 
 def field_meshes(values: np.ndarray, to_frame: Callable[[np.ndarray], np.ndarray]

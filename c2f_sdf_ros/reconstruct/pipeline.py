@@ -11,6 +11,7 @@ coarse SDF of the depth points), ``queries`` (fine SDF on the sparse or dense la
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field
 import os
 import time
@@ -19,16 +20,20 @@ import numpy as np
 import torch
 import trimesh
 
-from c2f_sdf_ros.eval.metrics import signed_distance
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
+from c2f_sdf_ros.geometry.mesh import signed_distance
+from c2f_sdf_ros.geometry.rgbd import check_rgbd
 from c2f_sdf_ros.model.c2f_sdf import BRANCHES, C2FSDF, Encoding
-from c2f_sdf_ros.model.checkpoint import SHIPPED_WEIGHTS, load_model
+from c2f_sdf_ros.model.checkpoint import SHIPPED_WEIGHTS, load_model, resolve_device
+from c2f_sdf_ros.model.inputs import input_config, make_sample, model_input, to_camera
 from c2f_sdf_ros.reconstruct import ser
 from c2f_sdf_ros.reconstruct.localise import HandDetection, SkinDepthConfig, SkinDepthLocaliser
-from c2f_sdf_ros.reconstruct.meshing import dense_grid, field_meshes
-from c2f_sdf_ros.train.sample import CropConfig, make_sample, model_input
-from c2f_sdf_ros.train.trainer import resolve_device
+from c2f_sdf_ros.reconstruct.meshing import dense_grid, field_meshes, narrow_band_grid
 
+# How the fine SDF is sampled: 'ser' (sparse, the node's default), 'dense' (every lattice
+# point, the reference) or 'narrow_band' (coarse lattice refined near the surface, what
+# evaluation meshes, as the reference code's second pass).
+LATTICES = ('ser', 'dense', 'narrow_band')
 STAGES = ('localise', 'encoder', 'coarse', 'queries', 'marching_cubes', 'contacts')
 # Contact.msg hand parts, from the joint a vertex is nearest to: wrist and the finger
 # bases are the palm, then each finger's own joints.
@@ -50,14 +55,13 @@ class ReconstructorConfig:
     resolution : int
         Lattice side over the normalised cube (128 as the paper; a multiple of the
         heatmap size).
-    use_ser : bool
-        Sparse queries (SER); False queries the whole lattice (the dense reference).
+    lattice : str
+        One of ``LATTICES``: 'ser' sparse queries, 'dense' the whole lattice,
+        'narrow_band' the evaluation's coarse-to-fine lattice.
     ser : SerConfig
         SER settings.
     refine_iterations : int
         Extra encoder passes that move the crop onto the predicted wrist.
-    crop_half_extent, depth_half_range : float
-        Crop settings; must match the ones the weights were trained with.
     contact_distance : float
         Hand vertices within this distance (m) of the object surface are contacts.
     query_batch : int
@@ -71,11 +75,9 @@ class ReconstructorConfig:
     """
 
     resolution: int = 128
-    use_ser: bool = True
+    lattice: str = 'ser'
     ser: ser.SerConfig = field(default_factory=ser.SerConfig)
     refine_iterations: int = 2
-    crop_half_extent: float = 0.16
-    depth_half_range: float = 0.25
     contact_distance: float = 0.005
     query_batch: int = 32768
     bf16: bool = False
@@ -83,6 +85,8 @@ class ReconstructorConfig:
     localiser: SkinDepthConfig = field(default_factory=SkinDepthConfig)
 
     def __post_init__(self):
+        if self.lattice not in LATTICES:
+            raise ValueError(f'lattice must be one of {LATTICES}, got {self.lattice!r}')
         if self.resolution < 8 or self.resolution > 512:
             raise ValueError(f'resolution must be in [8, 512], got {self.resolution}')
         if not 0 <= self.refine_iterations <= 10:
@@ -142,31 +146,6 @@ class Reconstruction:
         return float(sum(self.timings.values()))
 
 
-def check_frame(color: np.ndarray, depth: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """
-    Validate one frame; returns the depth with NaN/inf/negative values as 0 (missing).
-
-    Raises ValueError with the reason: wrong shapes or dtypes, sizes that differ, a bad
-    intrinsic matrix, or no valid depth at all.
-    """
-    color = np.asarray(color)
-    depth = np.asarray(depth)
-    if color.ndim != 3 or color.shape[2] != 3 or color.dtype != np.uint8:
-        raise ValueError(f'color must be (H, W, 3) uint8, got {color.shape} {color.dtype}')
-    if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.floating):
-        raise ValueError(f'depth must be (H, W) float metres, got {depth.shape} {depth.dtype}')
-    if depth.shape != color.shape[:2]:
-        raise ValueError(f'depth {depth.shape[::-1]} and color {color.shape[1::-1]} sizes '
-                         'differ (is depth aligned to color?)')
-    K = np.asarray(K, float)
-    if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise ValueError(f'K must be a finite 3x3 matrix with positive focal lengths, got {K}')
-    depth = np.where(np.isfinite(depth) & (depth > 0), depth, 0.0).astype(np.float32)
-    if not depth.any():
-        raise ValueError('depth has no valid pixels (all zero, NaN or negative)')
-    return depth
-
-
 class Reconstructor:
     """
     The package's main job: RGB-D frame -> hand and object meshes.
@@ -196,16 +175,23 @@ class Reconstructor:
         if self.config.resolution % m.heatmap_size:
             raise ValueError(f'resolution {self.config.resolution} must be a multiple of '
                              f'the heatmap size {m.heatmap_size}')
-        train = self.info.get('train', {})
-        self.crop = CropConfig(m.image_size,
-                               train.get('crop_half_extent', self.config.crop_half_extent),
-                               train.get('depth_half_range', self.config.depth_half_range),
-                               m.num_points, m.norm_scale)
+        # How these weights want frames cropped: the checkpoint's inputs block.
+        self.crop = input_config(m, self.info)
         self.localiser = SkinDepthLocaliser(self.config.localiser)
+
+    def with_config(self, config: ReconstructorConfig) -> Reconstructor:
+        """The same loaded model under other settings (no second copy of the weights)."""
+        if config.resolution % self.model.config.heatmap_size:
+            raise ValueError(f'resolution {config.resolution} must be a multiple of the '
+                             f'heatmap size {self.model.config.heatmap_size}')
+        other = copy.copy(self)
+        other.config = config
+        other.localiser = SkinDepthLocaliser(config.localiser)
+        return other
 
     # -- helpers ----------------------------------------------------------------------------
     def _to_camera(self, normalised: np.ndarray, root: np.ndarray) -> np.ndarray:
-        return np.asarray(normalised, float) * (2.0 / self.crop.norm_scale) + root
+        return to_camera(normalised, root, self.crop.norm_scale)
 
     @torch.no_grad()
     def _encode(self, color, depth, camera, root, rng) -> Encoding:
@@ -227,7 +213,8 @@ class Reconstructor:
     # -- pipeline ---------------------------------------------------------------------------
     @torch.no_grad()
     def reconstruct(self, color: np.ndarray, depth: np.ndarray, K: np.ndarray,
-                    root: np.ndarray | None = None) -> Reconstruction:
+                    root: np.ndarray | None = None,
+                    rng: np.random.Generator | None = None) -> Reconstruction:
         """
         Reconstruct hand and object in one frame.
 
@@ -242,6 +229,9 @@ class Reconstructor:
         root : (3,) array, optional
             A known hand root (camera frame); skips the localiser (evaluation with ground
             truth, or a root from another tracker).
+        rng : numpy Generator, optional
+            Depth-point sampling; by default seeded with ``config.seed`` so a frame gives
+            the same meshes every time.
 
         Returns
         -------
@@ -249,11 +239,11 @@ class Reconstructor:
 
         Raises
         ------
-        ValueError
-            On malformed input (see ``check_frame``).
+        c2f_sdf_ros.geometry.rgbd.FrameError
+            On malformed input, with the reason (see ``check_rgbd``).
 
         """
-        depth = check_frame(color, depth, K)
+        depth = check_rgbd(color, depth, K)
         camera = CameraIntrinsics.from_matrix(K, color.shape[1], color.shape[0])
         config = self.config
         timings = dict.fromkeys(STAGES, 0.0)
@@ -275,7 +265,8 @@ class Reconstructor:
                 return Reconstruction(False, timings=timings)
             root = detection.root
         root = np.asarray(root, float)
-        rng = np.random.default_rng(config.seed)
+        if rng is None:
+            rng = np.random.default_rng(config.seed)
         for _ in range(config.refine_iterations):
             encoding = self._encode(color, depth, camera, root, rng)
             root = self._to_camera(encoding.joints[0, 0].float().cpu().numpy(), root)
@@ -290,7 +281,7 @@ class Reconstructor:
         point_sdf = None if encoding.point_sdf is None else \
             encoding.point_sdf[0].float().cpu().numpy()[valid]
         mask = None
-        if config.use_ser:
+        if config.lattice == 'ser':
             merged = ser.semantic_heatmap(encoding.heatmap[0].float().cpu().numpy(), joints,
                                           points, point_sdf, center, config.ser)
             mask = ser.voxel_mask(merged, config.ser)
@@ -300,6 +291,10 @@ class Reconstructor:
         if mask is not None:
             values, count = ser.sparse_grid(query, mask, config.resolution, config.ser,
                                             config.query_batch, device=self.device)
+        elif config.lattice == 'narrow_band':
+            values, count = narrow_band_grid(query, config.resolution,
+                                             start=min(32, config.resolution),
+                                             batch=config.query_batch, device=self.device)
         else:
             values, count = dense_grid(query, config.resolution, config.query_batch,
                                        self.device)

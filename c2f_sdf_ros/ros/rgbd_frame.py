@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
 
 from c2f_sdf_ros.data.frame_folder import RgbdFrame
+from c2f_sdf_ros.geometry.rgbd import FrameError, check_rgbd
 from c2f_sdf_ros.ros import image_codec
 from c2f_sdf_ros.ros.conversions import camera_info_to_intrinsics, image_to_numpy
 
-
-class FrameRejected(ValueError):
-    """
-    A frame that cannot be used; ``reason`` is a short key for counting drops.
-
-    Reasons: ``camera_info``, ``color_encoding``, ``depth_encoding``, ``size_mismatch``,
-    ``malformed_image``, ``empty_depth``.
-    """
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(f'{reason}: {detail}')
-        self.reason = reason
-        self.detail = detail
+# One error type for every refused frame, raised here and by the pipeline alike.
+FrameRejected = FrameError
 
 
 def frame_from_messages(color: Image, depth: Image, info: CameraInfo) -> RgbdFrame:
@@ -46,20 +35,18 @@ def frame_from_messages(color: Image, depth: Image, info: CameraInfo) -> RgbdFra
         camera = camera_info_to_intrinsics(info)
     except ValueError as error:
         raise FrameRejected('camera_info', str(error)) from error
-    sizes = {'color': (color.width, color.height), 'depth': (depth.width, depth.height),
-             'camera_info': camera.size}
-    if len(set(sizes.values())) != 1:
-        listed = ', '.join(f'{name} {w}x{h}' for name, (w, h) in sizes.items())
-        raise FrameRejected('size_mismatch', f'sizes differ ({listed}); the depth image must '
-                            'be aligned to color (RealSense: align_depth.enable:=true)')
+    if (color.width, color.height) != (depth.width, depth.height) \
+            or camera.size != (color.width, color.height):
+        raise FrameRejected('size_mismatch', f'sizes differ (color {color.width}x{color.height}, '
+                            f'depth {depth.width}x{depth.height}, camera_info '
+                            f'{camera.size[0]}x{camera.size[1]}); the depth image must be '
+                            'aligned to color (RealSense: align_depth.enable:=true)')
     try:
         rgb = image_codec.to_rgb8(image_to_numpy(color), color.encoding)
         depth_m = image_codec.to_depth_m(image_to_numpy(depth), depth.encoding)
     except ValueError as error:
         raise FrameRejected('malformed_image', str(error)) from error
-    if not np.any(depth_m > 0):
-        raise FrameRejected('empty_depth', 'depth image has no valid measurement '
-                            '(all zero or NaN)')
+    depth_m = check_rgbd(rgb, depth_m, camera.K)
     return RgbdFrame(rgb, depth_m, camera)
 
 

@@ -1,15 +1,15 @@
 """
-Training and evaluation samples from synthetic frame folders (``c2f-sdf synth`` output).
+Training and validation items from any labelled frame source (synthetic, DexYCB, ObMan).
 
-Each item is one frame turned into model inputs and normalised targets by
-``c2f_sdf_ros.train.sample``. Training items are augmented (``Augmentation``); evaluation
-items use the ground-truth root and crop, as the papers' protocol does.
+Each item is one frame turned into model inputs (``c2f_sdf_ros.model.inputs``) and
+normalised targets (``c2f_sdf_ros.train.targets``). Training items are augmented
+(``Augmentation``); validation items use the ground-truth root and crop, as the papers'
+protocol does.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-import json
 import math
 import pathlib
 
@@ -17,12 +17,13 @@ import numpy as np
 from PIL import Image
 import torch
 from torch.utils.data import Dataset
-import trimesh
 
 from c2f_sdf_ros.data.labelled import FrameSource, LabelledFrame
-from c2f_sdf_ros.data.sdf_samples import MeshSdf
+from c2f_sdf_ros.data.synth_folder import SynthFolder
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
-from c2f_sdf_ros.train.sample import CropConfig, make_sample, make_targets
+from c2f_sdf_ros.geometry.mesh import MeshSdf
+from c2f_sdf_ros.model.inputs import CropConfig, make_sample
+from c2f_sdf_ros.train.targets import make_targets
 
 
 @dataclass(frozen=True)
@@ -61,56 +62,6 @@ class Augmentation:
     def to_dict(self) -> dict:
         """Plain dict."""
         return asdict(self)
-
-
-class SynthFolder:
-    """
-    Read access to a ``c2f-sdf synth`` folder.
-
-    Raises ValueError if ``root`` is not one (no info.json / meta).
-    """
-
-    def __init__(self, root: str | pathlib.Path):
-        self.root = pathlib.Path(root)
-        info = self.root / 'info.json'
-        if not info.is_file():
-            raise ValueError(f'{self.root} is not a synthetic data folder (no info.json)')
-        self.info = json.loads(info.read_text())
-        self.ids = sorted(p.stem for p in (self.root / 'meta').glob('*.json'))
-        if not self.ids:
-            raise ValueError(f'{self.root} holds no frames (meta/*.json)')
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def meta(self, index: int) -> dict:
-        """The frame's meta JSON."""
-        return json.loads((self.root / 'meta' / f'{self.ids[index]}.json').read_text())
-
-    def mesh_paths(self, index: int) -> tuple[pathlib.Path, pathlib.Path]:
-        """Ground-truth hand and object PLY (camera frame)."""
-        frame_id = self.ids[index]
-        return (self.root / 'mesh' / f'{frame_id}_hand.ply',
-                self.root / 'mesh' / f'{frame_id}_object.ply')
-
-    def meshes(self, index: int) -> tuple[trimesh.Trimesh, trimesh.Trimesh]:
-        """Ground-truth hand and object meshes (camera frame, m)."""
-        return tuple(trimesh.load(path, force='mesh', process=False)
-                     for path in self.mesh_paths(index))
-
-    def read(self, index: int) -> LabelledFrame:
-        """Load frame ``index``."""
-        frame_id = self.ids[index]
-        meta = self.meta(index)
-        cam = meta['camera']
-        camera = CameraIntrinsics.from_matrix(np.array(cam['K']), cam['width'], cam['height'])
-        color = np.asarray(Image.open(self.root / 'color' / f'{frame_id}.png').convert('RGB'))
-        depth = np.asarray(Image.open(self.root / 'depth' / f'{frame_id}.png'), np.float32)
-        return LabelledFrame(
-            frame_id, color, depth / 1000.0, camera, np.array(meta['hand_root'], float),
-            np.array(meta['joints_3d'], float), np.array(meta['camera_T_object'])[:3, 3],
-            np.load(self.root / 'sdf' / f'{frame_id}.npy').astype(np.float64),
-            meta['hand_side'])
 
 
 def rotate_frame(color: np.ndarray, depth: np.ndarray, camera: CameraIntrinsics,

@@ -28,11 +28,11 @@ from tqdm import tqdm
 
 from c2f_sdf_ros.data.sources import DATASETS, SourceOptions, open_source
 from c2f_sdf_ros.model.c2f_sdf import C2FSDF, ModelInput
-from c2f_sdf_ros.model.checkpoint import load_model, save_model
+from c2f_sdf_ros.model.checkpoint import load_model, resolve_device, save_model
 from c2f_sdf_ros.model.config import ModelConfig
+from c2f_sdf_ros.model.inputs import CropConfig
 from c2f_sdf_ros.train.dataset import Augmentation, FrameDataset
 from c2f_sdf_ros.train.losses import LossWeights, c2f_sdf_loss
-from c2f_sdf_ros.train.sample import CropConfig
 
 INPUT_KEYS = ('rgb', 'depth', 'crop_K', 'root', 'points', 'points_valid')
 
@@ -201,17 +201,6 @@ def split_batch(batch: dict, device: torch.device) -> tuple[ModelInput, torch.Te
     return inputs, batch['queries'], targets
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """'auto' | 'cpu' | 'cuda[:N]' -> a device; ValueError if CUDA is asked for but absent."""
-    if name == 'auto':
-        name = f'cuda:{local_rank}' if torch.cuda.is_available() else 'cpu'
-    if name.startswith('cuda') and not torch.cuda.is_available():
-        raise ValueError(f'device {name!r} requested but CUDA is not available')
-    if name != 'cpu' and not name.startswith('cuda'):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {name!r}")
-    return torch.device(name)
-
-
 def _save_optimizer(path: pathlib.Path, optimizer: torch.optim.Optimizer, extra: dict) -> None:
     state = optimizer.state_dict()
     tensors, scalars = {}, {}
@@ -321,7 +310,7 @@ class Trainer:
         if self.rank != 0:
             return
         path = self.out / name
-        save_model(path, self.model, self._info(**extra))
+        save_model(path, self.model, self._info(**extra), self.config.crop)
         if name == 'last':
             _save_optimizer(path, self.optimizer, {'step': self.step,
                                                    'best_val': self.best_val,

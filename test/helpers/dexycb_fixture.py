@@ -6,7 +6,9 @@ subjects, one camera per sequence) with every file the reader and the dex-ycb-to
 open: ``color_%06d.jpg``, ``aligned_depth_to_color_%06d.png`` (uint16 mm),
 ``labels_%06d.npz`` (seg, pose_y, pose_m, joint_3d, joint_2d), ``meta.yml``, the camera
 intrinsics, MANO betas and extrinsics under ``calibration/``, and the object models under
-``models/<ycb name>/textured_simple.obj`` (object frame, m).
+``models/<ycb name>/textured_simple.obj`` (object frame, m). The YAML files are written as
+PyYAML wrote the release's: tuples tagged ``!!python/tuple`` (the intrinsics files'
+``extrinsics`` entry), everything else plain.
 
 Each sequence shows one synthetic frame. The bundled frames hold left hands, so right-hand
 sequences show them mirrored (image flipped left-right, x negated in 3D, principal point
@@ -44,9 +46,9 @@ from c2f_sdf_ros.data.dexycb import (
     SERIALS,
     YCB_CLASSES,
 )
+from c2f_sdf_ros.data.mano import ManoLayer, load_mano_pickle
+from c2f_sdf_ros.data.synth_folder import SynthFolder
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
-from c2f_sdf_ros.model.mano import ManoLayer, load_mano_pickle
-from c2f_sdf_ros.train.dataset import SynthFolder
 from helpers.mano_fixture import write_mano_fixture
 
 SAMPLE_DIR = pathlib.Path(__file__).resolve().parents[2] / 'data' / 'sample'
@@ -246,9 +248,25 @@ def fit_mano_pose(layer: ManoLayer, betas: np.ndarray, joints: np.ndarray,
     return np.concatenate([rotvec, pca, transl])
 
 
+class _PyYamlDumper(yaml.SafeDumper):
+    """
+    Writes tuples as PyYAML's default dumper does (``!!python/tuple``), as in DexYCB.
+
+    The release's files were dumped by PyYAML from Python data; only tuples come out with
+    a Python-specific tag, so only they get one here.
+    """
+
+
+def _represent_tuple(dumper: _PyYamlDumper, data: tuple) -> yaml.SequenceNode:
+    return dumper.represent_sequence('tag:yaml.org,2002:python/tuple', data)
+
+
+_PyYamlDumper.add_representer(tuple, _represent_tuple)
+
+
 def _write_yaml(path: pathlib.Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    path.write_text(yaml.dump(data, Dumper=_PyYamlDumper, sort_keys=False))
 
 
 def _write_obj(path: pathlib.Path, mesh: trimesh.Trimesh) -> None:
@@ -319,8 +337,11 @@ def write_dexycb_fixture(out_root: str | pathlib.Path, frames_dir: str | pathlib
         if len(cameras) != 1:
             raise ValueError(f'{frames_dir}: the fixture needs frames of one camera')
         entry = _intrinsics_entry(cameras.pop())
+        # As in the release, an "extrinsics" sequence dumped from a tuple (unused by the
+        # reader); the other calibration files and meta.yml hold plain lists.
         _write_yaml(root / 'calibration' / 'intrinsics' / f'{serial}_640x480.yml',
-                    {'color': entry, 'depth': dict(entry)})
+                    {'color': entry, 'depth': dict(entry),
+                     'extrinsics': tuple(np.eye(4)[:3].ravel().tolist())})
     identity = np.eye(4)[:3].ravel().tolist()
     _write_yaml(root / 'calibration' / f'extrinsics_{EXTRINSICS_NAME}' / 'extrinsics.yml',
                 {'extrinsics': {PLAIN_SERIAL: identity, MIRRORED_SERIAL: identity,

@@ -13,7 +13,7 @@ shuffled so that nothing depends on their order. Skinning: 12 rings of the tube 
 the wrist, the rest is cut into five angular sectors (thumb, index, middle, ring, little)
 of three segments each, one per finger joint, blended with the parent joint over the first
 rings of a segment. Pose blend shapes are nonzero only where the joint has skinning weight.
-The tips of :data:`c2f_sdf_ros.model.mano.TIP_VERTICES` lie on the distal segment of their
+The tips of :data:`c2f_sdf_ros.data.mano.TIP_VERTICES` lie on the distal segment of their
 finger.
 """
 
@@ -27,7 +27,7 @@ import struct
 import numpy as np
 import scipy.sparse
 
-from c2f_sdf_ros.model.mano import TIP_VERTICES
+from c2f_sdf_ros.data.mano import TIP_VERTICES
 
 RING = 16  # vertices per ring: the wrist loop has 16 edges, as MANO's
 RINGS = 48

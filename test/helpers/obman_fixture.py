@@ -44,7 +44,7 @@ import open3d as o3d
 from PIL import Image
 from scipy import ndimage
 
-from c2f_sdf_ros.train.dataset import SynthFolder
+from c2f_sdf_ros.data.synth_folder import SynthFolder
 from helpers.mano_fixture import make_mano_fixture
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -119,15 +119,49 @@ def dump_meta(meta: dict, path: pathlib.Path) -> None:
     path.write_bytes(buffer.getvalue())
 
 
-def _encode(distance: np.ndarray) -> tuple[np.ndarray, np.float32, np.float32]:
-    """ObMan's 8-bit depth and its meta values (stored swapped: the farthest first)."""
+def encode_depth(distance: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """
+    Encode distances (m) as ObMan does (the inverse of ``c2f_sdf_ros.data.obman.decode_depth``).
+
+    Parameters
+    ----------
+    distance : (H, W) float array
+        0 (or NaN, inf) where there is no surface.
+
+    Returns
+    -------
+    encoded : (H, W) uint8 array
+        1 at the nearest valid pixel, 255 at the farthest, 0 elsewhere; rounded to the
+        nearest level as OpenCV rounds when it writes floats to an 8-bit PNG.
+    depth_min, depth_max : float
+        The meta values, stored as ObMan stores them: ``depth_min`` is the *farthest*
+        distance and ``depth_max`` the nearest. Both 0 when no pixel is valid.
+
+    """
+    distance = np.asarray(distance, np.float64)
+    if distance.ndim != 2:
+        raise ValueError(f'distance must be (H, W), got {distance.shape}')
     valid = np.isfinite(distance) & (distance > 0)
     if not valid.any():
-        return np.zeros(distance.shape, np.uint8), np.float32(0), np.float32(0)
-    near, far = distance[valid].min(), distance[valid].max()
-    scaled = 254.0 * (distance - near) / max(far - near, 1e-12) + 1.0
-    encoded = np.where(valid, np.clip(np.rint(scaled), 1, 255), 0).astype(np.uint8)
-    return encoded, np.float32(far), np.float32(near)
+        return np.zeros(distance.shape, np.uint8), 0.0, 0.0
+    near, far = float(distance[valid].min()), float(distance[valid].max())
+    span = far - near if far > near else 1.0  # a flat scene: every valid pixel is level 1
+    levels = np.rint(254.0 * (distance - near) / span + 1.0)
+    encoded = np.where(valid, np.clip(levels, 1, 255), 0).astype(np.uint8)
+    return encoded, far, near
+
+
+def ray_distance(depth: np.ndarray) -> np.ndarray:
+    """
+    Depth along the optical axis -> float32 distance from the camera centre.
+
+    For (SIZE, SIZE) images of ObMan's camera: the distance Blender's Z pass stores,
+    computed from the fixture's own pixel rays (not the reader's).
+    """
+    depth = np.asarray(depth, np.float64)
+    if depth.shape != (SIZE, SIZE):
+        raise ValueError(f'depth must be ({SIZE}, {SIZE}), got {depth.shape}')
+    return (depth * np.linalg.norm(_target_rays(), axis=-1)).astype(np.float32)
 
 
 def _look_at(point: np.ndarray) -> np.ndarray:
@@ -236,9 +270,9 @@ def _write_frame(folder: SynthFolder, source_index: int, split_dir: pathlib.Path
     hand_labels = np.where(np.isfinite(hand_distance), HAND_LABEL[side], 0).astype(np.uint8)
     object_labels = np.where(np.isfinite(object_distance), OBJECT_LABEL, 0).astype(np.uint8)
 
-    scene_code, depth_min, depth_max = _encode(scene_distance)
-    hand_code, hand_depth_min, hand_depth_max = _encode(hand_distance)
-    object_code, obj_depth_min, obj_depth_max = _encode(object_distance)
+    scene_code, depth_min, depth_max = encode_depth(scene_distance)
+    hand_code, hand_depth_min, hand_depth_max = encode_depth(hand_distance)
+    object_code, obj_depth_min, obj_depth_max = encode_depth(object_distance)
     for name in ('rgb', 'depth', 'segm', 'meta'):
         (split_dir / name).mkdir(parents=True, exist_ok=True)
     Image.fromarray(color).save(split_dir / 'rgb' / f'{frame_id}.jpg', quality=90)
@@ -302,12 +336,12 @@ def _write_frame(folder: SynthFolder, source_index: int, split_dir: pathlib.Path
         'trans': np.zeros(3, np.float32),
         'pose': np.zeros(156, np.float32),
         'shape': np.zeros(10, np.float32),
-        'depth_min': depth_min,
-        'depth_max': depth_max,
-        'hand_depth_min': hand_depth_min,
-        'hand_depth_max': hand_depth_max,
-        'obj_depth_min': obj_depth_min,
-        'obj_depth_max': obj_depth_max,
+        'depth_min': np.float32(depth_min),
+        'depth_max': np.float32(depth_max),
+        'hand_depth_min': np.float32(hand_depth_min),
+        'hand_depth_max': np.float32(hand_depth_max),
+        'obj_depth_min': np.float32(obj_depth_min),
+        'obj_depth_max': np.float32(obj_depth_max),
         'bg_path': '/sequoia/data2/dataset/backgrounds/stand_in.jpg',
         'sh_coeffs': np.zeros(9),
         'body_tex': '/sequoia/data2/dataset/textures/stand_in.jpg',

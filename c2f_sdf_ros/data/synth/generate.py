@@ -19,7 +19,7 @@ from PIL import Image
 import trimesh
 
 from c2f_sdf_ros.data.frame_folder import RgbdFrame, write_camera, write_frame
-from c2f_sdf_ros.data.sdf_samples import near_surface_points
+from c2f_sdf_ros.data.sdf_samples import SDF_COLUMNS, near_surface_points
 from c2f_sdf_ros.data.synth import sdf
 from c2f_sdf_ros.data.synth.grasp import (
     CONTACT_DISTANCE,
@@ -46,7 +46,6 @@ SPLITS = ('train', 'val', 'test')
 # outside it (as the reference training uses), plus uniform ones around the hand.
 SDF_NEAR_SAMPLES = 1000
 SDF_UNIFORM_SAMPLES = 200
-SDF_COLUMNS = ('x', 'y', 'z', 'sdf_hand', 'sdf_object')
 # Skin tones (linear RGB albedo), light to dark.
 SKIN_TONES = np.array([[0.96, 0.80, 0.69], [0.91, 0.72, 0.60], [0.82, 0.62, 0.49],
                        [0.67, 0.48, 0.36], [0.50, 0.35, 0.25], [0.34, 0.24, 0.17]])

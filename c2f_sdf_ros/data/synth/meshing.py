@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from skimage.measure import marching_cubes
 import trimesh
+
+from c2f_sdf_ros.geometry.mesh import largest_component
 
 __all__ = ['mesh_from_grid', 'mesh_from_sdf']
 
@@ -24,26 +24,6 @@ def _check_voxel(voxel: float) -> float:
     if not np.isfinite(voxel) or voxel <= 0:
         raise ValueError(f'voxel must be a positive finite size in metres, got {voxel}')
     return voxel
-
-
-def _largest_component(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray,
-                                                                           np.ndarray]:
-    """The connected component with the most faces; ties: the lowest label."""
-    # Components by shared vertices: cheaper than trimesh's face adjacency, and the same
-    # for marching cubes, where each vertex sits on one grid edge that one sheet crosses.
-    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]]])
-    graph = coo_matrix((np.ones(len(edges), dtype=np.int8), (edges[:, 0], edges[:, 1])),
-                       shape=(len(vertices),) * 2)
-    count, labels = connected_components(graph, directed=False)
-    if count <= 1:
-        return vertices, faces
-    face_labels = labels[faces[:, 0]]
-    keep = faces[face_labels == int(np.argmax(np.bincount(face_labels)))]
-    # Re-index the kept vertices in their original order so the result stays deterministic.
-    used = np.unique(keep)
-    remap = np.full(len(vertices), -1, dtype=np.int64)
-    remap[used] = np.arange(len(used))
-    return vertices[used], remap[keep]
 
 
 def _signed_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
@@ -114,7 +94,7 @@ def mesh_from_grid(values: np.ndarray, origin, voxel: float,
     vertices = vertices.astype(np.float64) + origin
     faces = faces.astype(np.int64)
     if keep_largest:
-        vertices, faces = _largest_component(vertices, faces)
+        vertices, faces = largest_component(vertices, faces)
     # Marching cubes orients all faces consistently ('descent': outward for negative
     # inside); the check keeps that promise should the convention ever change.
     if _signed_volume(vertices - origin, faces) < 0:

@@ -1,8 +1,10 @@
 """
-One training sample from one RGB-D frame: the crop, depth points and normalised targets.
+The model's input contract: how an RGB-D frame becomes model input, and back.
 
-Pure numpy (no torch, no ROS): ``make_sample`` is shared by training, evaluation and the
-reconstruction pipeline, so the model sees the same preprocessing everywhere.
+``make_sample`` (crop, normalise, lift depth points) is the one preprocessing shared by
+training, evaluation and the reconstruction pipeline, so the model sees the same input
+everywhere; ``to_camera`` is its inverse for anything the model predicts. ``CropConfig``
+is the typed inputs block a checkpoint carries (``input_config`` reads it).
 
 Normalised coordinates follow the reference code: n = (x_cam - root) * s / 2 with the
 hand root (wrist) as origin; signed distances scale the same way.
@@ -18,6 +20,7 @@ import torch
 
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
 from c2f_sdf_ros.model.c2f_sdf import ModelInput
+from c2f_sdf_ros.model.config import ModelConfig
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -158,58 +161,26 @@ def make_sample(color: np.ndarray, depth: np.ndarray, camera: CameraIntrinsics,
             'points': sampled, 'points_valid': points_valid}
 
 
-def heatmap_target(surface_points: np.ndarray, size: int, sigma: float = 1.0) -> np.ndarray:
-    """
-    Gaussian splats of normalised surface points on a size^3 grid over [-1, 1]^3.
-
-    Returns (size, size, size) float32 in [0, 1] (1 at the densest voxel).
-    """
-    grid = np.zeros((size,) * 3, np.float32)
-    if len(surface_points) == 0:
-        return grid
-    index = np.floor((np.asarray(surface_points) + 1.0) / 2.0 * size).astype(int)
-    inside = np.all((index >= 0) & (index < size), axis=1)
-    np.add.at(grid, tuple(index[inside].T), 1.0)
-    from scipy.ndimage import gaussian_filter
-    grid = gaussian_filter(grid, sigma)
-    peak = grid.max()
-    return grid / peak if peak > 0 else grid
+def to_camera(normalised: np.ndarray, root: np.ndarray, scale: float) -> np.ndarray:
+    """Normalised coordinates around ``root`` -> camera-frame metres (inverse of ``normalise``)."""
+    return np.asarray(normalised, float) * (2.0 / scale) + np.asarray(root, float)
 
 
-def make_targets(sdf_samples: np.ndarray, joints: np.ndarray, object_center: np.ndarray,
-                 root: np.ndarray, norm_scale: float, num_queries: int, heatmap_size: int,
-                 rng: np.random.Generator, extra_rows: np.ndarray | None = None) -> dict:
+def input_config(model_config: ModelConfig, info: dict) -> CropConfig:
     """
-    Normalised training targets.
+    The inputs block of a checkpoint: how frames must be cropped for these weights.
 
-    ``sdf_samples`` (M, 5) rows [x, y, z, sdf_hand, sdf_object] in camera metres (the synth
-    layout). ``extra_rows`` (E, 5), same layout, are used as they are (e.g. uniform points
-    over the whole lattice); the other ``num_queries - E`` are drawn from ``sdf_samples``,
-    half from the first (near-hand) half of the rows and half from the rest. Returns
-    'queries' (Q, 3), 'sdf_hand', 'sdf_object' (Q,), 'joints' (21, 3), 'object_center'
-    (3,), 'heatmap' (2, H, H, H), float32.
+    ``info`` is the checkpoint's info (``load_model``); its ``inputs`` block when it has
+    one, else the crop settings its training recorded (``info['train']``, the shipped
+    weights' JSON), else the defaults. Image size, point count and the normalisation
+    scale always come from the model config.
     """
-    scale = norm_scale / 2.0
-    extra = np.zeros((0, 5)) if extra_rows is None else np.asarray(extra_rows)
-    drawn = num_queries - len(extra)
-    if drawn < 2:
-        raise ValueError(f'{len(extra)} extra rows leave fewer than 2 of {num_queries} queries')
-    half = len(sdf_samples) // 2
-    pick = np.concatenate([rng.choice(half, drawn // 2),
-                           half + rng.choice(len(sdf_samples) - half, drawn - drawn // 2)])
-    rows = np.concatenate([sdf_samples[pick], extra])
-    all_points = normalise(sdf_samples[:, :3], root, norm_scale)
-    hand_surface = all_points[np.abs(sdf_samples[:, 3]) < 0.003]
-    object_surface = all_points[np.abs(sdf_samples[:, 4]) < 0.003]
-    return {
-        'queries': normalise(rows[:, :3], root, norm_scale).astype(np.float32),
-        'sdf_hand': (rows[:, 3] * scale).astype(np.float32),
-        'sdf_object': (rows[:, 4] * scale).astype(np.float32),
-        'joints': normalise(joints, root, norm_scale).astype(np.float32),
-        'object_center': normalise(object_center, root, norm_scale).astype(np.float32),
-        'heatmap': np.stack([heatmap_target(hand_surface, heatmap_size),
-                             heatmap_target(object_surface, heatmap_size)]),
-    }
+    block = info.get('inputs') or info.get('train') or {}
+    defaults = CropConfig()
+    return CropConfig(model_config.image_size,
+                      float(block.get('crop_half_extent', defaults.crop_half_extent)),
+                      float(block.get('depth_half_range', defaults.depth_half_range)),
+                      model_config.num_points, model_config.norm_scale)
 
 
 def model_input(sample: dict, device: torch.device | str = 'cpu') -> ModelInput:

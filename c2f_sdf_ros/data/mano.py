@@ -1,5 +1,5 @@
 """
-The MANO hand model in plain numpy + torch: a safe loader for the official pickles and a layer.
+The MANO hand model in plain numpy + torch: the official model files and a layer.
 
 MANO (Romero, Tzionas and Black, SIGGRAPH Asia 2017) is a skinned hand mesh with the SMPL
 equations: shape blend shapes, joint regression from the shaped mesh, pose blend shapes
@@ -9,8 +9,10 @@ shipped here: the caller passes their path.
 
 The files are Python 2 pickles that hold a ``chumpy`` object and a ``scipy.sparse``
 matrix. :func:`load_mano_pickle` reads them without chumpy and without unpickling any
-class outside a short allow-list: chumpy objects and sparse matrices come back as inert
-records of their pickled state and are turned into dense numpy arrays here.
+class outside a short allow-list (``c2f_sdf_ros.data.safe_pickle.ManoUnpickler``): chumpy
+objects and sparse matrices come back as inert records of their pickled state and are
+turned into dense numpy arrays. :meth:`ManoLayer.watertight` closes the wrist opening with
+``c2f_sdf_ros.data.mesh_repair.closed_faces``.
 
 Joints come out in the project's (and DexYCB's) 21-joint order: wrist, thumb 1-4,
 index 1-4, middle 1-4, ring 1-4, little 1-4, where joint 4 of each finger is a fingertip
@@ -22,14 +24,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 import dataclasses
 from pathlib import Path
-import pickle
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from c2f_sdf_ros.data.safe_pickle import numpy_globals
+from c2f_sdf_ros.data.mesh_repair import closed_faces
+from c2f_sdf_ros.data.safe_pickle import ManoUnpickler, load_restricted, record_to_array
 
 __all__ = [
     'JOINT_NAMES',
@@ -41,10 +43,7 @@ __all__ = [
     'ManoOutput',
     'ManoParameters',
     'axis_angle_to_matrix',
-    'boundary_loops',
-    'closed_faces',
     'load_mano_pickle',
-    'watertight_mesh',
 ]
 
 NUM_MANO_JOINTS = 16
@@ -83,144 +82,6 @@ JOINT_ORDER = (0, 13, 14, 15, 16, 1, 2, 3, 17, 4, 5, 6, 18, 10, 11, 12, 19, 7, 8
 _REQUIRED_KEYS = ('v_template', 'shapedirs', 'posedirs', 'J_regressor', 'weights',
                   'kintree_table', 'f', 'hands_components', 'hands_mean')
 _ROOT_MARKER = 4294967295  # 2**32 - 1: the root's parent in kintree_table
-
-
-# --------------------------------------------------------------------------------------
-# Restricted unpickling
-
-
-class _PickledRecord:
-    """
-    An inert stand-in for an unpickled instance of a class we do not import.
-
-    It accepts any constructor arguments and any ``BUILD`` state and only records them,
-    so that nothing of the original class runs.
-    """
-
-    kind = 'object'
-    pickled_name = ''
-
-    def __new__(cls, *args, **kwargs):
-        record = super().__new__(cls)
-        record.args = args
-        record.kwargs = kwargs
-        record.state = None
-        return record
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __setstate__(self, state):
-        self.state = state
-
-    def state_dict(self) -> dict:
-        """The pickled state as one dict (``(dict, slots)`` pairs are merged)."""
-        state = self.state
-        if isinstance(state, tuple) and len(state) == 2:
-            merged = {}
-            for part in state:
-                if isinstance(part, dict):
-                    merged.update(part)
-            return merged
-        return dict(state) if isinstance(state, dict) else {}
-
-
-class _ChumpyRecord(_PickledRecord):
-    kind = 'chumpy'
-
-
-class _SparseRecord(_PickledRecord):
-    kind = 'sparse'
-    sparse_format = ''
-
-
-def _record_class(base: type, pickled_name: str, **attributes) -> type:
-    """A stand-in class that remembers which pickled global it replaces."""
-    return type(base.__name__, (base,), {'pickled_name': pickled_name, **attributes})
-
-
-def _allowed_globals() -> dict[tuple[str, str], Any]:
-    import copyreg
-
-    allowed: dict[tuple[str, str], Any] = numpy_globals()
-    for module in ('copy_reg', 'copyreg'):
-        allowed[module, '_reconstructor'] = copyreg._reconstructor
-    for module in ('__builtin__', 'builtins'):
-        allowed[module, 'object'] = object
-    for fmt in ('csc', 'csr'):
-        name = f'{fmt}_matrix'
-        for module in (f'scipy.sparse.{fmt}', f'scipy.sparse._{fmt}', 'scipy.sparse'):
-            allowed[module, name] = _record_class(_SparseRecord, f'{module}.{name}',
-                                                  sparse_format=fmt)
-    return allowed
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    """
-    An unpickler that resolves only an explicit allow-list of globals.
-
-    numpy array reconstruction, ``copyreg._reconstructor``, plain builtins and a
-    latin-1-only ``_codecs.encode`` (how Python 3 writes bytes at protocol 2) resolve to
-    the real objects; scipy csc/csr matrices and every ``chumpy`` class resolve to inert
-    records of their state. Any other global raises :class:`pickle.UnpicklingError`.
-    """
-
-    _allowed = _allowed_globals()
-
-    def find_class(self, module: str, name: str):
-        found = self._allowed.get((module, name))
-        if found is not None:
-            return found
-        if module == 'chumpy' or module.startswith('chumpy.'):
-            return _record_class(_ChumpyRecord, f'{module}.{name}')
-        raise pickle.UnpicklingError(
-            f'MANO pickle: refusing to load global {module}.{name}: only numpy arrays, '
-            'scipy sparse matrices and chumpy arrays are allowed in a MANO model file')
-
-
-def _to_array(value, name: str) -> np.ndarray:
-    """Turn an unpickled value (array, chumpy record, sparse record) into a dense array."""
-    if isinstance(value, _ChumpyRecord):
-        state = value.state_dict()
-        if 'x' not in state:
-            raise ValueError(f'MANO pickle: {name!r} is a chumpy object ({value.pickled_name})'
-                             ' without an "x" value; expected a plain chumpy.Ch array')
-        return _to_array(state['x'], name)
-    if isinstance(value, _SparseRecord):
-        return _sparse_to_dense(value, name)
-    if isinstance(value, _PickledRecord):
-        raise ValueError(f'MANO pickle: cannot read {name!r} ({value.pickled_name})')
-    try:
-        array = np.asarray(value)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f'MANO pickle: {name!r} is not an array ({error})') from error
-    if array.dtype == object:
-        raise ValueError(f'MANO pickle: {name!r} is not a numeric array')
-    return array
-
-
-def _sparse_to_dense(record: _SparseRecord, name: str) -> np.ndarray:
-    state = record.state_dict()
-    try:
-        shape = tuple(int(n) for n in state.get('_shape', state.get('shape')))
-        data = np.asarray(_to_array(state['data'], name), np.float64).ravel()
-        indices = np.asarray(_to_array(state['indices'], name), np.int64).ravel()
-        indptr = np.asarray(_to_array(state['indptr'], name), np.int64).ravel()
-    except (KeyError, TypeError) as error:
-        raise ValueError(f'MANO pickle: {name!r} is a sparse matrix with an unexpected '
-                         f'state ({error!r})') from error
-    if len(shape) != 2:
-        raise ValueError(f'MANO pickle: {name!r} has a sparse shape {shape}')
-    # csc: indptr runs over columns and indices are rows; csr the other way round.
-    outer, inner = (shape[1], shape[0]) if record.sparse_format == 'csc' else shape
-    if (indptr.shape != (outer + 1,) or data.shape != indices.shape
-            or indptr[-1] != data.size or (indices.size and (indices.min() < 0
-                                                               or indices.max() >= inner))):
-        raise ValueError(f'MANO pickle: {name!r} is an inconsistent sparse matrix')
-    dense = np.zeros((outer, inner), np.float64)
-    outer_index = np.repeat(np.arange(outer), np.diff(indptr))
-    np.add.at(dense, (outer_index, indices), data)
-    return dense.T.copy() if record.sparse_format == 'csc' else dense
 
 
 # --------------------------------------------------------------------------------------
@@ -353,8 +214,8 @@ def load_mano_pickle(path: str | Path, side: str | None = None) -> ManoParameter
     Load an official MANO model file (``MANO_RIGHT.pkl`` / ``MANO_LEFT.pkl``) safely.
 
     Only numpy arrays, scipy csc/csr matrices, chumpy arrays and plain builtins are
-    unpickled (see :class:`_RestrictedUnpickler`); chumpy need not be installed and no
-    chumpy or scipy code runs.
+    unpickled (``c2f_sdf_ros.data.safe_pickle.ManoUnpickler``); chumpy need not be
+    installed and no chumpy or scipy code runs.
 
     Parameters
     ----------
@@ -372,9 +233,10 @@ def load_mano_pickle(path: str | Path, side: str | None = None) -> ManoParameter
     Raises
     ------
     FileNotFoundError
-        If ``path`` is not a file.
+        If there is no file at ``path``.
     pickle.UnpicklingError
-        If the pickle references a global outside the allow-list, or is corrupt.
+        Naming the file, if it is not a readable pickle or needs a global that a MANO
+        file has no use for (``load_restricted``).
     ValueError
         If the pickle is not a MANO model (missing keys, wrong shapes) or ``side`` is
         unknown.
@@ -397,15 +259,7 @@ def load_mano_pickle(path: str | Path, side: str | None = None) -> ManoParameter
         side = 'right' if 'right' in lowered else 'left'
     if side not in ('right', 'left'):
         raise ValueError(f"side must be 'right' or 'left', got {side!r}")
-    with path.open('rb') as stream:
-        try:
-            data = _RestrictedUnpickler(stream, encoding='latin1').load()
-        except pickle.UnpicklingError:
-            raise
-        except (EOFError, ValueError, TypeError, AttributeError, IndexError,
-                KeyError, UnicodeDecodeError) as error:
-            raise pickle.UnpicklingError(
-                f'{path}: not a readable MANO pickle ({error!r})') from error
+    data = load_restricted(path, ManoUnpickler, 'MANO model file')
     if not isinstance(data, dict):
         raise ValueError(f'{path}: not a MANO model file (a pickled {type(data).__name__}, '
                          'expected a dict)')
@@ -415,139 +269,26 @@ def load_mano_pickle(path: str | Path, side: str | None = None) -> ManoParameter
     for key, expected in (('bs_style', 'lbs'), ('bs_type', 'lrotmin')):
         if key in data and data[key] != expected:
             raise ValueError(f'{path}: unsupported {key} {data[key]!r}, expected {expected!r}')
+
+    def dense(key: str, dtype: type) -> np.ndarray:
+        return record_to_array(data[key], key).astype(dtype)
+
     try:
         return ManoParameters(
-            v_template=_to_array(data['v_template'], 'v_template').astype(np.float64),
-            shapedirs=_to_array(data['shapedirs'], 'shapedirs').astype(np.float64),
-            posedirs=_to_array(data['posedirs'], 'posedirs').astype(np.float64),
-            J_regressor=_to_array(data['J_regressor'], 'J_regressor').astype(np.float64),
-            weights=_to_array(data['weights'], 'weights').astype(np.float64),
+            v_template=dense('v_template', np.float64),
+            shapedirs=dense('shapedirs', np.float64),
+            posedirs=dense('posedirs', np.float64),
+            J_regressor=dense('J_regressor', np.float64),
+            weights=dense('weights', np.float64),
             kintree_parents=_parents_from_kintree(
-                _to_array(data['kintree_table'], 'kintree_table')),
-            faces=_to_array(data['f'], 'f').astype(np.int64),
-            hands_components=_to_array(data['hands_components'],
-                                       'hands_components').astype(np.float64),
-            hands_mean=_to_array(data['hands_mean'], 'hands_mean').astype(np.float64).ravel(),
+                record_to_array(data['kintree_table'], 'kintree_table')),
+            faces=dense('f', np.int64),
+            hands_components=dense('hands_components', np.float64),
+            hands_mean=dense('hands_mean', np.float64).ravel(),
             side=side,
         )
     except ValueError as error:
         raise ValueError(f'{path}: {error}') from error
-
-
-# --------------------------------------------------------------------------------------
-# Watertight closure
-
-
-def boundary_loops(faces: np.ndarray) -> list[np.ndarray]:
-    """
-    The boundary loops of a triangle mesh, each as an ordered vertex index array.
-
-    Parameters
-    ----------
-    faces : np.ndarray
-        (F, 3) int vertex indices.
-
-    Returns
-    -------
-    list of np.ndarray
-        One (L,) int64 array per loop; consecutive entries ``a, b`` are a boundary edge
-        that runs ``a -> b`` in its only face (so the loop follows the mesh's winding).
-
-    Raises
-    ------
-    ValueError
-        If an edge has more than two faces or the boundary is not a set of simple loops.
-    """
-    faces = np.asarray(faces, np.int64)
-    if faces.ndim != 2 or faces.shape[1] != 3:
-        raise ValueError(f'faces must be (F, 3), got {faces.shape}')
-    directed = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
-    _, inverse, counts = np.unique(np.sort(directed, axis=1), axis=0, return_inverse=True,
-                                   return_counts=True)
-    if np.any(counts > 2):
-        raise ValueError('mesh is not manifold: an edge has more than two faces')
-    boundary = directed[counts[inverse.ravel()] == 1]
-    successor: dict[int, int] = {}
-    for start, end in boundary.tolist():
-        if start in successor:
-            raise ValueError(f'boundary is not a set of simple loops at vertex {start}')
-        successor[start] = end
-    loops = []
-    while successor:
-        start = min(successor)
-        loop = [start]
-        vertex = successor.pop(start)
-        while vertex != start:
-            loop.append(vertex)
-            if vertex not in successor:
-                raise ValueError(f'boundary is not a set of simple loops at vertex {vertex}')
-            vertex = successor.pop(vertex)
-        loops.append(np.asarray(loop, np.int64))
-    return loops
-
-
-def closed_faces(faces: np.ndarray, num_vertices: int) -> tuple[np.ndarray, np.ndarray]:
-    """
-    Close a mesh with one hole (MANO's wrist) by a fan around one extra vertex.
-
-    Parameters
-    ----------
-    faces : np.ndarray
-        (F, 3) int vertex indices of a mesh with exactly one boundary loop.
-    num_vertices : int
-        V; the extra vertex gets index V and goes at the loop's centroid
-        (see :func:`watertight_mesh` and :meth:`ManoLayer.watertight`).
-
-    Returns
-    -------
-    faces : np.ndarray
-        (F + L, 3) int64, the original faces followed by L fan triangles, wound
-        consistently with their neighbours.
-    loop : np.ndarray
-        (L,) int64, the boundary loop's vertices.
-
-    Raises
-    ------
-    ValueError
-        If the mesh has no boundary or more than one boundary loop.
-    """
-    faces = np.asarray(faces, np.int64)
-    if faces.size and faces.max() >= num_vertices:
-        raise ValueError(f'faces index vertex {faces.max()} of a mesh with {num_vertices}')
-    loops = boundary_loops(faces)
-    if len(loops) != 1:
-        raise ValueError(f'expected exactly one boundary loop (the wrist), found {len(loops)}')
-    loop = loops[0]
-    # Each boundary edge a -> b is closed by the triangle (b, a, centre): the edge then
-    # runs once in each direction, as in an oriented closed surface.
-    fan = np.stack([np.roll(loop, -1), loop, np.full_like(loop, num_vertices)], axis=1)
-    return np.concatenate([faces, fan]), loop
-
-
-def watertight_mesh(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """
-    Numpy counterpart of :meth:`ManoLayer.watertight` for one mesh.
-
-    Parameters
-    ----------
-    vertices : np.ndarray
-        (V, 3) vertices.
-    faces : np.ndarray
-        (F, 3) faces with exactly one boundary loop.
-
-    Returns
-    -------
-    vertices : np.ndarray
-        (V + 1, 3), the input followed by the loop's centroid.
-    faces : np.ndarray
-        (F + L, 3) int64 faces of the closed mesh.
-    """
-    vertices = np.asarray(vertices)
-    if vertices.ndim != 2 or vertices.shape[1] != 3:
-        raise ValueError(f'vertices must be (V, 3), got {vertices.shape}')
-    closed, loop = closed_faces(faces, len(vertices))
-    centre = vertices[loop].mean(axis=0, keepdims=True)
-    return np.concatenate([vertices, centre]), closed
 
 
 # --------------------------------------------------------------------------------------

@@ -23,14 +23,14 @@ import numpy as np
 import torch
 import trimesh
 
+from c2f_sdf_ros.data.synth_folder import SynthFolder
 from c2f_sdf_ros.eval import metrics
 from c2f_sdf_ros.reconstruct.pipeline import STAGES, Reconstructor, ReconstructorConfig
 from c2f_sdf_ros.reconstruct.ser import SerConfig
-from c2f_sdf_ros.train.dataset import SynthFolder
 
 BUNDLED_FRAMES = pathlib.Path(__file__).resolve().parents[2] / 'data' / 'sample'
-# Name -> (use_ser, SER mode); 'ser' is the node's default.
-METHODS = {'dense': (False, 'c2f'), 'ser_paper': (True, 'paper'), 'ser': (True, 'c2f')}
+# Name -> (lattice, SER mode); 'ser' is the node's default.
+METHODS = {'dense': ('dense', 'c2f'), 'ser_paper': ('ser', 'paper'), 'ser': ('ser', 'c2f')}
 
 
 def chamfer_pair(result, truth_hand: np.ndarray, truth_object: np.ndarray,
@@ -81,11 +81,14 @@ def run(args: argparse.Namespace) -> dict:
     count = len(folder) if args.frames <= 0 else min(args.frames, len(folder))
     reconstructors = {}
     for name in methods:
-        use_ser, mode = METHODS[name]
-        config = ReconstructorConfig(resolution=args.resolution, use_ser=use_ser,
+        lattice, mode = METHODS[name]
+        config = ReconstructorConfig(resolution=args.resolution, lattice=lattice,
                                      ser=SerConfig(mode=mode), bf16=args.bf16)
-        reconstructors[name] = Reconstructor(args.weights or None, args.device, config,
-                                             threads=args.threads)
+        if reconstructors:  # one copy of the weights for every method
+            reconstructors[name] = next(iter(reconstructors.values())).with_config(config)
+        else:
+            reconstructors[name] = Reconstructor(args.weights or None, args.device, config,
+                                                 threads=args.threads)
     device = str(next(iter(reconstructors.values())).device)
     rows = {name: [] for name in methods}
     for index in range(count):
