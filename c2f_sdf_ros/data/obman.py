@@ -267,15 +267,14 @@ def _read_id_list(frame_ids) -> list[str]:
         if not path.is_file():
             raise FileNotFoundError(f'frame id list not found: {path}')
         text = path.read_text()
-        if path.suffix == '.json':
-            try:
-                frame_ids = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise ValueError(f'{path}: not valid JSON ({error})') from error
-            if not isinstance(frame_ids, list):
-                raise ValueError(f'{path}: expected a JSON list of frame ids')
-        else:
-            frame_ids = [line for line in text.splitlines() if line.strip()]
+        is_json = path.suffix == '.json'
+        try:
+            frame_ids = json.loads(text) if is_json else \
+                [line for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as error:
+            raise ValueError(f'{path}: not valid JSON ({error})') from error
+        if not isinstance(frame_ids, list):
+            raise ValueError(f'{path}: expected a JSON list of frame ids')
     return [_normalise_id(frame_id) for frame_id in frame_ids]
 
 

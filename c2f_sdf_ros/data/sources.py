@@ -7,7 +7,7 @@ see ``FrameSource``; the real-dataset readers are imported on demand.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 import pathlib
 
 from c2f_sdf_ros.data.labelled import FrameSource
@@ -44,9 +44,6 @@ class SourceOptions:
     cache_dir: str = ''
     frame_ids: str = ''
 
-    def to_dict(self) -> dict:
-        """Plain dict."""
-        return asdict(self)
 
 
 def open_source(dataset: str, path: str | pathlib.Path, split: str = 'train',

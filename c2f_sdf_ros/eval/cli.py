@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 import json
 import math
 import os
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     summaries = {label: {p: summarise(rows) for p, rows in protocols_rows.items()}
                  for label, protocols_rows in per_frame.items()}
     table = report.markdown_table(summaries)
-    info = {'data': str(folder.root), 'frames': count, 'eval': config.to_dict(),
+    info = {'data': str(folder.root), 'frames': count, 'eval': asdict(config),
             'weights': dict(zip(labels, args.weights, strict=True)),
             'seconds': round(time.perf_counter() - started, 1)}
     if out:

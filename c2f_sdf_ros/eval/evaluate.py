@@ -17,7 +17,7 @@ Both score the meshes in the camera frame with ``c2f_sdf_ros.eval.metrics``.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 import math
 
 import numpy as np
@@ -57,9 +57,6 @@ class EvalConfig:
     seed: int = 0
     contact_distance: float = 0.002
 
-    def to_dict(self) -> dict:
-        """Plain dict."""
-        return asdict(self)
 
 
 def protocol_reconstructors(reconstructor: Reconstructor, config: EvalConfig

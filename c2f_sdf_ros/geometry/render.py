@@ -17,9 +17,6 @@ import trimesh
 
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
 
-# Lambert-like shade of a surface seen at grazing angle (0) .. face on (1): ambient + rest.
-AMBIENT = 0.3
-
 
 @dataclass(frozen=True)
 class MeshView:
@@ -33,7 +30,7 @@ class MeshView:
     depth : (H, W) float
         Depth along the optical axis (m) of the surface seen; 0 where none.
     shade : (H, W) float
-        In [AMBIENT, 1]: how squarely the surface faces the viewing ray.
+        In [ambient, 1]: how squarely the surface faces the viewing ray; 0 where none.
 
     """
 
@@ -42,8 +39,8 @@ class MeshView:
     shade: np.ndarray
 
 
-def render_meshes(meshes: Sequence[trimesh.Trimesh | None], camera: CameraIntrinsics
-                  ) -> MeshView:
+def render_meshes(meshes: Sequence[trimesh.Trimesh | None], camera: CameraIntrinsics,
+                  ambient: float = 0.3) -> MeshView:
     """
     Ray cast ``meshes`` (camera optical frame, metres) with ``camera``'s intrinsics.
 
@@ -53,6 +50,8 @@ def render_meshes(meshes: Sequence[trimesh.Trimesh | None], camera: CameraIntrin
         None or empty meshes are skipped (their index never appears).
     camera : CameraIntrinsics
         Pinhole model of the image (fx may differ from fy).
+    ambient : float
+        Shade of a surface seen edge on; face on is 1 (Lambert-like in between).
 
     Returns
     -------
@@ -68,6 +67,8 @@ def render_meshes(meshes: Sequence[trimesh.Trimesh | None], camera: CameraIntrin
             o3d.core.Tensor(np.asarray(mesh.vertices, np.float32)),
             o3d.core.Tensor(np.asarray(mesh.faces, np.uint32)))
         geometry_to_index[geometry] = index
+    if not 0.0 <= ambient <= 1.0:
+        raise ValueError(f'ambient must be in [0, 1], got {ambient}')
     shape = (camera.height, camera.width)
     view = MeshView(np.full(shape, -1, np.int64), np.zeros(shape), np.zeros(shape))
     if not geometry_to_index:
@@ -86,7 +87,7 @@ def render_meshes(meshes: Sequence[trimesh.Trimesh | None], camera: CameraIntrin
         mask = ids == geometry
         view.index[mask] = index
         view.depth[mask] = depth[mask]
-        view.shade[mask] = AMBIENT + (1.0 - AMBIENT) * facing[mask]
+        view.shade[mask] = ambient + (1.0 - ambient) * facing[mask]
     return view
 
 

@@ -53,7 +53,7 @@ def save_model(path: str | os.PathLike, model: C2FSDF, info: dict | None = None,
     info = dict(info or {})
     if inputs is not None:
         info['inputs'] = asdict(inputs)
-    config.write_text(json.dumps({'format': FORMAT, 'model': model.config.to_dict(),
+    config.write_text(json.dumps({'format': FORMAT, 'model': asdict(model.config),
                                   'info': info}, indent=1, sort_keys=True))
 
 

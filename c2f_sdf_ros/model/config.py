@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 # The rows of the paper's Table 1 this implementation can train:
 # pixel_rgb   pixel-aligned features from an RGB encoder only            (ID 0)
@@ -104,13 +104,10 @@ class ModelConfig:
         """Whether point features and weights use the coarse SDF (refinement)."""
         return self.variant == 'full'
 
-    def to_dict(self) -> dict:
-        """Plain dict (JSON-friendly)."""
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
-        """Inverse of ``to_dict``; unknown keys raise ValueError."""
+        """Inverse of ``dataclasses.asdict``; unknown keys raise ValueError."""
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

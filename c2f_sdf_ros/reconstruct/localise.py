@@ -13,7 +13,7 @@ light, bare arms pull the centroid towards the elbow).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -102,9 +102,6 @@ class SkinDepthConfig:
             raise ValueError('hand_area_cm2, depth_window, depth_edge must be > 0, '
                              'merge_distance >= 0')
 
-    def to_dict(self) -> dict:
-        """Plain dict."""
-        return asdict(self)
 
 
 def skin_mask(color: np.ndarray, config: SkinDepthConfig = SkinDepthConfig()) -> np.ndarray:
@@ -142,7 +139,8 @@ class SkinDepthLocaliser:
         """
         config = self.config
         in_range = (depth > config.min_depth) & (depth < config.max_depth)
-        mask = skin_mask(color, config) & in_range & ~depth_edges(depth, config.depth_edge)
+        jumps = neighbour_depth_jumps(depth, config.depth_edge)
+        mask = skin_mask(color, config) & in_range & ~jumps
         mask = ndimage.binary_opening(mask, iterations=1)
         labels, count = ndimage.label(mask)
         if count == 0:
@@ -181,7 +179,7 @@ class SkinDepthLocaliser:
                              float(min(1.0, area / config.hand_area_cm2)), int(len(u)))
 
 
-def depth_edges(depth: np.ndarray, jump: float) -> np.ndarray:
+def neighbour_depth_jumps(depth: np.ndarray, jump: float) -> np.ndarray:
     """(H, W) bool: pixels with a 4-neighbour whose depth differs by more than ``jump``."""
     edges = np.zeros(depth.shape, bool)
     for axis in (0, 1):

@@ -12,7 +12,7 @@ coarse SDF of the depth points), ``queries`` (fine SDF on the sparse or dense la
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 import os
 import time
 
@@ -94,9 +94,6 @@ class ReconstructorConfig:
         if self.contact_distance < 0 or self.query_batch < 1:
             raise ValueError('contact_distance >= 0 and query_batch >= 1 required')
 
-    def to_dict(self) -> dict:
-        """Plain dict."""
-        return asdict(self)
 
 
 @dataclass

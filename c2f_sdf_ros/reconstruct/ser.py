@@ -31,7 +31,7 @@ Two ways to query the kept voxels (``SerConfig.mode``):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -112,9 +112,6 @@ class SerConfig:
         if self.bone_samples < 2:
             raise ValueError(f'bone_samples must be >= 2, got {self.bone_samples}')
 
-    def to_dict(self) -> dict:
-        """Plain dict."""
-        return asdict(self)
 
 
 def _voxel_index(points: np.ndarray, size: int) -> np.ndarray:

@@ -9,7 +9,7 @@ protocol does.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 import math
 import pathlib
 
@@ -59,9 +59,6 @@ class Augmentation:
     depth_noise: float = 0.002
     depth_dropout: float = 0.02
 
-    def to_dict(self) -> dict:
-        """Plain dict."""
-        return asdict(self)
 
 
 def rotate_frame(color: np.ndarray, depth: np.ndarray, camera: CameraIntrinsics,

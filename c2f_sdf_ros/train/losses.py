@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -23,9 +23,6 @@ class LossWeights:
     heatmap: float = 0.01
     clamp: float = 0.05
 
-    def to_dict(self) -> dict:
-        """Plain dict."""
-        return asdict(self)
 
 
 def clamped_l1(prediction: torch.Tensor, target: torch.Tensor, clamp: float) -> torch.Tensor:

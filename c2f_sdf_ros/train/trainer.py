@@ -149,13 +149,10 @@ class TrainConfig:
         return CropConfig(m.image_size, self.crop_half_extent, self.depth_half_range,
                           m.num_points, m.norm_scale)
 
-    def to_dict(self) -> dict:
-        """JSON-friendly dict."""
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
-        """Inverse of ``to_dict``."""
+        """Inverse of ``dataclasses.asdict``."""
         data = dict(data)
         data['model'] = ModelConfig.from_dict(data.get('model', {}))
         data['augmentation'] = Augmentation(**data.get('augmentation', {}))
@@ -301,7 +298,7 @@ class Trainer:
     def _info(self, **extra) -> dict:
         if self.init_info:
             extra = {'init': self.init_info, **extra}
-        return {'command': self.command, 'train': self.config.to_dict(), 'step': self.step,
+        return {'command': self.command, 'train': asdict(self.config), 'step': self.step,
                 'train_seconds': round(self.train_seconds, 1), 'world_size': self.world,
                 'device': str(self.device), 'torch': torch.__version__, **extra}
 
