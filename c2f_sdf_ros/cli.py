@@ -25,6 +25,8 @@ TOOL_COMMANDS = {
     'train': ('c2f_sdf_ros.train.cli', 'train the C2F-SDF model (one process or torchrun)'),
     'eval': ('c2f_sdf_ros.eval.cli',
              'score trained weights: Chamfer, F-scores, penetration (both protocols)'),
+    'eval-real': ('c2f_sdf_ros.eval.real',
+                  'run the pipeline on real RGB-D frame folders and score it with their labels'),
     'demo': ('c2f_sdf_ros.ros.demo',
              'replay the bundled frames through the reconstruction node; meshes + overlays'),
     'bench': ('c2f_sdf_ros.eval.bench',

@@ -1,42 +1,39 @@
 """
 The demo with RViz: replay the bundled frames into the reconstruction node.
 
-    ros2 launch c2f_sdf_ros demo.launch.py frames_dir:=<repo>/data/sample
+    ros2 launch c2f_sdf_ros demo.launch.py [frames_dir:=/path/to/frames]
 """
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
-from launch_ros.substitutions import FindPackageShare
+from launch.substitutions import LaunchConfiguration
+
+from c2f_sdf_ros.ros.launch_helpers import (
+    argument,
+    namespace_argument,
+    package_node,
+    params_file_argument,
+    rviz,
+    share_path,
+)
 
 
 def generate_launch_description():
-    share = FindPackageShare('c2f_sdf_ros')
     return LaunchDescription([
-        DeclareLaunchArgument('frames_dir', description='Frame folder to replay.'),
+        DeclareLaunchArgument('frames_dir', default_value=share_path('sample'),
+                              description='Frame folder to replay (default: the bundled '
+                                          'sample).'),
         DeclareLaunchArgument('rate', default_value='0.5',
                               description='Replay rate (Hz); keep it within what the node '
                                           'sustains (see docs/benchmarks.md).'),
-        DeclareLaunchArgument('namespace', default_value='c2f_demo',
-                              description='Namespace of both nodes.'),
-        DeclareLaunchArgument('launch_rviz', default_value='true', choices=['true', 'false'],
-                              description='Start RViz.'),
-        DeclareLaunchArgument(
-            'params_file',
-            default_value=PathJoinSubstitution([share, 'config', 'reconstruction.yaml']),
-            description='YAML with the reconstruction node parameters.'),
-        Node(package='c2f_sdf_ros', executable='replay_camera_node', name='replay_camera',
-             namespace=LaunchConfiguration('namespace'), output='screen',
-             parameters=[{'frames_dir': ParameterValue(LaunchConfiguration('frames_dir'),
-                                                       value_type=str),
-                          'rate': ParameterValue(LaunchConfiguration('rate'),
-                                                 value_type=float)}]),
-        Node(package='c2f_sdf_ros', executable='reconstruction_node',
-             name='hand_object_reconstruction', namespace=LaunchConfiguration('namespace'),
-             output='screen', parameters=[LaunchConfiguration('params_file')]),
-        Node(package='rviz2', executable='rviz2', name='rviz2', output='screen',
-             condition=IfCondition(LaunchConfiguration('launch_rviz'))),
+        namespace_argument('c2f_demo', 'Namespace of both nodes.'),
+        params_file_argument('reconstruction.yaml',
+                             'YAML with the reconstruction node parameters.'),
+        package_node('replay_camera_node', 'replay_camera', [{
+            'frames_dir': argument('frames_dir', str),
+            'rate': argument('rate', float),
+        }]),
+        package_node('reconstruction_node', 'hand_object_reconstruction',
+                     [LaunchConfiguration('params_file')]),
+        *rviz('true'),
     ])

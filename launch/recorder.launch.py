@@ -6,30 +6,30 @@ Record reconstruction messages to meshes and frames.jsonl.
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
-from launch_ros.substitutions import FindPackageShare
+from launch.substitutions import LaunchConfiguration
+
+from c2f_sdf_ros.ros.launch_helpers import (
+    argument,
+    namespace_argument,
+    package_node,
+    params_file_argument,
+)
 
 
 def generate_launch_description():
-    share = FindPackageShare('c2f_sdf_ros')
     return LaunchDescription([
         DeclareLaunchArgument('output_dir', description='Folder to write into.'),
         DeclareLaunchArgument('mesh_format', default_value='ply', choices=['ply', 'glb', 'obj'],
                               description='File format of the meshes.'),
         DeclareLaunchArgument('reconstruction_topic', default_value='/c2f_sdf/reconstruction',
                               description='HandObjectReconstruction topic to record.'),
-        DeclareLaunchArgument(
-            'params_file', default_value=PathJoinSubstitution([share, 'config', 'recorder.yaml']),
-            description='YAML with the remaining recorder parameters.'),
-        Node(
-            package='c2f_sdf_ros', executable='recorder_node', name='reconstruction_recorder',
-            output='screen',
-            parameters=[LaunchConfiguration('params_file'), {
-                'output_dir': ParameterValue(LaunchConfiguration('output_dir'), value_type=str),
-                'mesh_format': ParameterValue(LaunchConfiguration('mesh_format'),
-                                              value_type=str),
+        namespace_argument('', 'Namespace of the recorder node.'),
+        params_file_argument('recorder.yaml', 'YAML with the remaining recorder parameters.'),
+        package_node(
+            'recorder_node', 'reconstruction_recorder',
+            [LaunchConfiguration('params_file'), {
+                'output_dir': argument('output_dir', str),
+                'mesh_format': argument('mesh_format', str),
             }],
             remappings=[('reconstruction', LaunchConfiguration('reconstruction_topic'))]),
     ])

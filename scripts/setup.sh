@@ -64,6 +64,31 @@ if ! up_to_date requirements "$req_hash"; then
   mark_done requirements "$req_hash"
 fi
 
+# 3b. MediaPipe for the hand detector (c2f_sdf_ros.detect). Its wheel holds the hand models
+#     and the legacy `solutions` graph, but declares ~1 GB of dependencies that graph never
+#     loads (jax, opencv-contrib-python, sounddevice): install it alone, pinned in
+#     constraints.txt; what the graph does need (numpy, protobuf 4.25, attrs,
+#     opencv-python-headless, matplotlib) is in requirements.txt. mediapipe 0.10.14 has
+#     wheels for CPython 3.10-3.12 on x86_64 and aarch64 only: elsewhere this step warns and
+#     the package runs without that detector (the skin/depth localiser remains).
+mp_hash=$(hash_of constraints.txt)
+if ! up_to_date mediapipe "$mp_hash"; then
+  if ! "$vpy" -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))'; then
+    log 'WARNING: mediapipe 0.10.14 has no wheel for this Python (3.10-3.12 only): the' \
+      'MediaPipe hand detector is unavailable (see c2f_sdf_ros/detect)'
+  else
+    log 'installing mediapipe (without its declared dependencies)'
+    if pip_quiet install -q --no-deps mediapipe -c "$repo/constraints.txt" \
+        && (cd / && "$vpy" -W ignore -c 'import mediapipe as mp
+mp.solutions.hands.Hands(static_image_mode=True).close()' 2>/dev/null); then
+      mark_done mediapipe "$mp_hash"
+    else
+      log 'WARNING: mediapipe could not be installed or loaded on this platform: the' \
+        'MediaPipe hand detector is unavailable (see c2f_sdf_ros/detect)'
+    fi
+  fi
+fi
+
 # 4. Editable install of the Python code and the `c2f-sdf` command. compat mode puts the
 #    repo root on sys.path, which c2f_sdf_ros/__init__.py needs to join the installed
 #    messages (see there).

@@ -2,8 +2,9 @@
 ``colcon build`` of this package from the ROS 2 wheels, as a user's workspace would do it.
 
 Checks that interfaces and Python code install into one c2f_sdf_ros package (our
-__init__.py, not rosidl's empty one), that they import from the install alone, and that
-the installed node executable runs.
+__init__.py, not rosidl's empty one), that they import from the install alone, that the
+code finds the bundled sample in the install's share/, and that the installed replay camera
+and reconstruction node executables reconstruct a bundled frame and stop cleanly on Ctrl-C.
 """
 
 import json
@@ -14,12 +15,17 @@ import subprocess
 import sys
 import sysconfig
 
+import numpy as np
 import pytest
 
-from helpers.frames import make_frame_folder
+from c2f_sdf_ros.msg import HandObjectReconstruction
+from c2f_sdf_ros.ros.conversions import mesh_from_msg
+from helpers.processes import node_env, process_log, start_process, stop_process
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow]
+# Namespace of the test_node fixture (conftest.py) and of the nodes the tests start.
+TEST_NAMESPACE = '/colcon_test'
 
 
 @pytest.fixture(scope='module')
@@ -43,7 +49,7 @@ def colcon_install(tmp_path_factory):
 
 def install_env(prefix: pathlib.Path) -> dict:
     site = prefix / pathlib.Path(sysconfig.get_path('purelib')).relative_to(sys.prefix)
-    env = dict(os.environ)
+    env = node_env()
     env['PYTHONPATH'] = str(site)
     env['AMENT_PREFIX_PATH'] = f'{prefix}{os.pathsep}{sys.prefix}'
     # The bootstrapper already re-exec'ed this process: set the library path ourselves.
@@ -57,8 +63,11 @@ def test_colcon_install_layout(colcon_install):
     assert 'extend_path' in init, "rosidl's empty __init__.py replaced ours"
     assert (site / 'c2f_sdf_ros' / 'msg' / '_hand_object_reconstruction.py').is_file()
     assert (site / 'c2f_sdf_ros' / 'ros' / 'replay_camera_node.py').is_file()
-    for executable in ('replay_camera_node', 'rgbd_monitor_node', 'recorder_node'):
+    for executable in ('replay_camera_node', 'rgbd_monitor_node', 'recorder_node',
+                       'reconstruction_node'):
         assert os.access(colcon_install / 'lib' / 'c2f_sdf_ros' / executable, os.X_OK)
+    assert (site / 'c2f_sdf_ros' / 'ros' / 'launch_helpers.py').is_file()
+    assert (site / 'c2f_sdf_ros' / 'weights' / 'synth_full.safetensors').is_file()
     share = colcon_install / 'share' / 'c2f_sdf_ros'
     for name in ('package.xml', 'launch/replay_camera.launch.py', 'config/replay_camera.yaml',
                  'config/fastdds_localhost.xml', 'rviz/c2f_sdf_ros.rviz',
@@ -67,34 +76,69 @@ def test_colcon_install_layout(colcon_install):
         assert (share / name).is_file(), name
 
 
+def run_from_install(prefix: pathlib.Path, code: str) -> str:
+    """Run ``code`` with the install only (no source tree on sys.path); its stdout."""
+    code = (f'import sys; sys.path[:] = [p for p in sys.path if p not in ("", {str(REPO)!r})]\n'
+            + code)
+    result = subprocess.run([sys.executable, '-c', code], cwd='/', capture_output=True,
+                            text=True, env=install_env(prefix), timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_installed_package_imports_without_the_source_tree(colcon_install):
-    code = (
-        f'import sys; sys.path[:] = [p for p in sys.path if p not in ("", {str(REPO)!r})]\n'
+    package_path, code_file, generated_file = json.loads(run_from_install(colcon_install, (
         'import c2f_sdf_ros, c2f_sdf_ros.ros.conversions\n'
         'from c2f_sdf_ros.msg import HandObjectReconstruction\n'
         'from rclpy.serialization import serialize_message\n'
         'serialize_message(HandObjectReconstruction())\n'
         'import json, c2f_sdf_ros.msg._hand_object_reconstruction as generated\n'
         'print(json.dumps([list(c2f_sdf_ros.__path__), c2f_sdf_ros.ros.conversions.__file__,'
-        ' generated.__file__]))\n'
-    )
-    result = subprocess.run([sys.executable, '-c', code], cwd='/', capture_output=True,
-                            text=True, env=install_env(colcon_install), timeout=60)
-    assert result.returncode == 0, result.stderr
-    package_path, code_file, generated_file = json.loads(result.stdout)
+        ' generated.__file__]))\n')))
     assert str(REPO / 'c2f_sdf_ros') not in package_path, 'source tree imported'
     assert package_path[0].startswith(str(colcon_install))
     assert code_file.startswith(str(colcon_install))
     assert generated_file.startswith(str(colcon_install))
 
 
+def test_installed_code_finds_the_bundled_sample_in_share(colcon_install):
+    found = run_from_install(colcon_install, (
+        'import c2f_sdf_ros.data.bundled as bundled\n'
+        'print(bundled.__file__); print(bundled.BUNDLED_FRAMES)\n')).split('\n')
+    assert found[0].startswith(str(colcon_install)), found
+    assert found[1] == str(colcon_install / 'share' / 'c2f_sdf_ros' / 'sample')
+
+
 @pytest.mark.ros
-def test_installed_executable_runs(colcon_install, tmp_path):
-    frames = make_frame_folder(tmp_path / 'frames', 3)
-    result = subprocess.run(
-        [sys.executable, str(colcon_install / 'lib' / 'c2f_sdf_ros' / 'replay_camera_node'),
-         '--ros-args', '-p', f'frames_dir:={frames}', '-p', 'loop:=false',
-         '-p', 'rate:=50.0', '-r', '__ns:=/colcon_test'],
-        cwd='/', capture_output=True, text=True, env=install_env(colcon_install), timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert 'replay finished: 3 frames published' in result.stderr + result.stdout
+def test_installed_nodes_reconstruct_a_bundled_frame(colcon_install, test_node, tmp_path):
+    """replay_camera_node -> reconstruction_node, both the installed executables."""
+    sample = colcon_install / 'share' / 'c2f_sdf_ros' / 'sample'
+    executables = colcon_install / 'lib' / 'c2f_sdf_ros'
+    env = install_env(colcon_install)
+    results = []
+    test_node.node.create_subscription(HandObjectReconstruction, 'reconstruction',
+                                       results.append, 10)
+    node = start_process(
+        [str(executables / 'reconstruction_node'), '--ros-args', '-r', f'__ns:={TEST_NAMESPACE}',
+         '-p', 'resolution:=32', '-p', 'threads:=1', '-p', 'detector:=skin_depth'],
+        tmp_path / 'node.log', env, cwd='/')
+    replay = start_process(
+        [str(executables / 'replay_camera_node'), '--ros-args', '-r', f'__ns:={TEST_NAMESPACE}',
+         '-p', f'frames_dir:={sample}', '-p', 'loop:=false', '-p', 'rate:=0.5',
+         '-p', 'wait_for_subscribers:=1', '-p', 'start_delay:=1.0'],
+        tmp_path / 'replay.log', env, cwd='/')
+    try:
+        assert test_node.spin_until(lambda: any(r.hands for r in results), timeout=120.0), \
+            process_log(node) + process_log(replay)
+        assert test_node.spin_until(lambda: replay.poll() is not None, timeout=30.0)
+    finally:
+        assert stop_process(replay) == 0, process_log(replay)
+        assert stop_process(node) == 0, process_log(node)   # Ctrl-C: a clean stop
+    assert 'replay finished: 3 frames published' in process_log(replay)
+    vertices, faces = mesh_from_msg(next(r for r in results if r.hands).hands[0].mesh)
+    assert len(faces) > 0 and np.all(np.isfinite(vertices))
+    log = process_log(node)
+    assert str(colcon_install) in log, 'the weights did not come from the install'
+    assert 'totals:' in log
+    for bad in ('Traceback', '[ERROR]', 'Failed to publish', 'dropped_error'):
+        assert bad not in log, log

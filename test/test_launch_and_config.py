@@ -1,14 +1,18 @@
 """
 Launch files and config YAMLs refer only to parameters the nodes declare.
 
-``launch`` / ``launch_ros`` are not installable here, so launch files are read as Python
-syntax trees instead of being imported; the nodes' parameter tables are the reference,
-and one test checks that a running node declares exactly its table.
+``launch`` / ``launch_ros`` are not installable here, so each launch file is run against
+stand-ins that record what it builds (with the shared ``c2f_sdf_ros.ros.launch_helpers``):
+the test then reads its arguments, nodes, parameters and remappings. The nodes' parameter
+tables are the reference, and one test checks that a running node declares exactly its table.
 """
 
-import ast
+import importlib.util
 import pathlib
 import re
+import sys
+import types
+from unittest import mock
 
 import pytest
 import rclpy
@@ -40,92 +44,125 @@ NODES = {
 NODE_BY_NAME = {name: module for name, module, _ in NODES.values()}
 # Launch arguments that configure the launch itself rather than a node parameter.
 LAUNCH_LEVEL_ARGUMENTS = {'namespace', 'params_file', 'launch_rviz', 'fastdds_profile'}
+LAUNCH_MODULES = ('launch', 'launch.actions', 'launch.conditions', 'launch.substitutions',
+                  'launch_ros', 'launch_ros.actions', 'launch_ros.parameter_descriptions',
+                  'launch_ros.substitutions')
+HELPERS = 'c2f_sdf_ros.ros.launch_helpers'
 
 
 def specs_of(module):
     return {spec.name: spec for spec in module.PARAMETERS}
 
 
-def call_name(node):
-    return node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, 'attr', '')
+class Recorded:
+    """Stand-in for a launch / launch_ros class: keeps the arguments it was built with."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+    def get(self, index, name):
+        return self.args[index] if len(self.args) > index else self.kwargs.get(name)
 
 
-def keyword(call, name):
-    return next((k.value for k in call.keywords if k.arg == name), None)
+def stand_in_module(name):
+    """A module whose every public attribute is a ``Recorded`` subclass of that name."""
+    module = types.ModuleType(name)
+    classes = {}
+
+    def attribute(attr):
+        if attr.startswith('__'):
+            raise AttributeError(attr)
+        return classes.setdefault(attr, type(attr, (Recorded,), {}))
+
+    module.__getattr__ = attribute
+    return module
 
 
-def launch_configuration_names(node):
-    """Names of every LaunchConfiguration('x') inside ``node``."""
-    return {sub.args[0].value for sub in ast.walk(node)
-            if isinstance(sub, ast.Call) and call_name(sub) == 'LaunchConfiguration'}
+def kind(value):
+    return type(value).__name__ if isinstance(value, Recorded) else None
 
 
-def parse_launch(path):
-    tree = ast.parse(path.read_text(), filename=str(path))
-    declared, nodes, uses = {}, [], set()
-    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
-        name = call_name(call)
-        if name == 'DeclareLaunchArgument':
-            declared[call.args[0].value] = call
-        elif name == 'Node':
-            nodes.append(call)
-        elif name != 'LaunchConfiguration':
-            continue
-        if name != 'DeclareLaunchArgument':
-            uses |= launch_configuration_names(call) if name == 'Node' else set()
-    uses |= {c.args[0].value for c in ast.walk(tree) if isinstance(c, ast.Call)
-             and call_name(c) == 'LaunchConfiguration'}
-    return declared, nodes, uses
+def walk(value):
+    """Every ``Recorded`` inside ``value`` (arguments, lists, dicts), depth first."""
+    if isinstance(value, Recorded):
+        yield value
+        for item in (*value.args, *value.kwargs.values()):
+            yield from walk(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from walk(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from walk(key)
+            yield from walk(item)
+
+
+def configurations(value):
+    """Names of every LaunchConfiguration('x') inside ``value``."""
+    return {item.args[0] for item in walk(value) if kind(item) == 'LaunchConfiguration'}
+
+
+def load_launch(path):
+    """The entities ``generate_launch_description()`` of ``path`` builds, with stand-ins."""
+    stand_ins = {name: stand_in_module(name) for name in LAUNCH_MODULES}
+    with mock.patch.dict(sys.modules, stand_ins):
+        sys.modules.pop(HELPERS, None)
+        spec = importlib.util.spec_from_file_location(f'launch_{path.stem}', path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        description = module.generate_launch_description()
+    sys.modules.pop(HELPERS, None)
+    assert kind(description) == 'LaunchDescription'
+    return description.args[0]
 
 
 @pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)
 def test_launch_arguments_map_to_declared_parameters(path):
-    declared, nodes, uses = parse_launch(path)
+    entities = load_launch(path)
+    items = list(walk(entities))
+    declared = {d.args[0]: d for d in items if kind(d) == 'DeclareLaunchArgument'}
+    nodes = [n for n in items if kind(n) == 'Node']
     assert nodes, f'{path.name} starts no node'
-    for name, call in declared.items():
-        description = keyword(call, 'description')
-        assert description is not None and ast.literal_eval(description).strip(), \
+    for name, argument in declared.items():
+        description = argument.kwargs.get('description')
+        assert description and description.strip(), \
             f'{path.name}: launch argument {name} has no description'
+    uses = configurations(entities)
     assert uses - set(declared) == set(), f'{path.name}: undeclared launch arguments'
     assert set(declared) - uses == set(), f'{path.name}: declared but unused arguments'
 
     mapped = set()
-    for call in nodes:
-        package = ast.literal_eval(keyword(call, 'package'))
-        executable = ast.literal_eval(keyword(call, 'executable'))
+    for node in nodes:
+        package, executable = node.kwargs['package'], node.kwargs['executable']
         if package != 'c2f_sdf_ros':
-            mapped |= launch_configuration_names(call)  # e.g. rviz2: launch-level
+            mapped |= configurations(node)   # e.g. rviz2: launch-level
             continue
         assert executable in NODES, f'{path.name}: unknown executable {executable}'
         node_name, module, topics = NODES[executable]
-        assert ast.literal_eval(keyword(call, 'name')) == node_name
+        assert node.kwargs['name'] == node_name
         specs = specs_of(module)
-        for item in keyword(call, 'parameters').elts:
-            if not isinstance(item, ast.Dict):
+        for item in node.kwargs['parameters']:
+            if not isinstance(item, dict):
                 continue
-            for key, value in zip(item.keys, item.values, strict=True):
-                parameter = ast.literal_eval(key)
+            for parameter, value in item.items():
                 assert parameter in specs, \
                     f'{path.name}: {executable} declares no parameter {parameter}'
-                arguments = launch_configuration_names(value)
+                arguments = configurations(value)
                 assert arguments, f'{path.name}: {parameter} is not set from an argument'
                 mapped |= arguments
-                wanted_type = type(specs[parameter].default).__name__
-                value_type = keyword(value, 'value_type') if isinstance(value, ast.Call) \
-                    else None
-                assert value_type is not None and value_type.id == wanted_type, \
+                wanted_type = type(specs[parameter].default)
+                assert kind(value) == 'ParameterValue' \
+                    and value.kwargs.get('value_type') is wanted_type, \
                     f'{path.name}: {parameter} must be passed as ParameterValue(..., ' \
-                    f'value_type={wanted_type})'
+                    f'value_type={wanted_type.__name__})'
                 for argument in arguments:
-                    choices = keyword(declared[argument], 'choices')
+                    choices = declared[argument].kwargs.get('choices')
                     if choices is not None and specs[parameter].choices:
-                        assert set(ast.literal_eval(choices)) <= set(specs[parameter].choices)
-        remappings = keyword(call, 'remappings')
-        for pair in remappings.elts if remappings is not None else ():
-            source = ast.literal_eval(pair.elts[0])
+                        assert set(choices) <= set(specs[parameter].choices)
+        for source, target in node.kwargs.get('remappings') or ():
             assert source in topics, f'{path.name}: {executable} has no topic {source}'
-            mapped |= launch_configuration_names(pair)
-        mapped |= launch_configuration_names(keyword(call, 'namespace') or ast.Constant(''))
+            mapped |= configurations(target)
+        mapped |= configurations(node.kwargs.get('namespace'))
     unmapped = set(declared) - mapped - LAUNCH_LEVEL_ARGUMENTS
     assert unmapped == set(), f'{path.name}: arguments that reach no node: {unmapped}'
 
@@ -150,12 +187,49 @@ def test_config_parameters_are_declared_with_valid_values(path):
             assert specs[name].check(value) is None, specs[name].check(value)
 
 
-def test_every_launch_default_params_file_exists():
-    for path in LAUNCH_FILES:
-        for match in re.finditer(r"'config', '([\w.]+)'|\[config, '([\w.]+)'\]",
-                                 path.read_text()):
-            name = match.group(1) or match.group(2)
-            assert (REPO / 'config' / name).is_file(), f'{path.name}: config/{name} missing'
+def installed_share_sources():
+    """share/c2f_sdf_ros entry -> its source in this checkout, from CMakeLists.txt."""
+    cmake = (REPO / 'CMakeLists.txt').read_text()
+    sources = {}
+    for rule in re.findall(r'install\(DIRECTORY ([^)]*?) DESTINATION share/\$\{PROJECT_NAME\}\)',
+                           cmake):
+        for source in rule.split():
+            sources[pathlib.PurePath(source).name] = REPO / source
+    return sources
+
+
+@pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)
+def test_every_share_path_of_a_launch_file_is_installed(path):
+    sources = installed_share_sources()
+    joins = [j for j in walk(load_launch(path)) if kind(j) == 'PathJoinSubstitution']
+    for parts in (j.args[0] for j in joins):
+        if kind(parts[0]) != 'FindPackageShare':
+            continue
+        assert parts[0].args[0] == 'c2f_sdf_ros'
+        top, *rest = parts[1:]
+        assert top in sources, f'{path.name}: share/c2f_sdf_ros/{top} is not installed'
+        assert sources[top].joinpath(*rest).exists(), \
+            f'{path.name}: {"/".join(parts[1:])} missing from {sources[top]}'
+
+
+def test_code_finds_the_bundled_sample_where_cmake_installs_it(tmp_path, monkeypatch):
+    from c2f_sdf_ros.data import bundled
+
+    assert bundled.BUNDLED_FRAMES == REPO / 'data' / 'sample'   # a checkout: its own
+    # An install prefix as colcon makes one, found through the ament index.
+    prefix = tmp_path / 'install'
+    share = prefix / 'share' / 'c2f_sdf_ros'
+    share.mkdir(parents=True)
+    for name, source in installed_share_sources().items():
+        (share / name).symlink_to(source, target_is_directory=True)
+    index = prefix / 'share' / 'ament_index' / 'resource_index' / 'packages'
+    index.mkdir(parents=True)
+    (index / 'c2f_sdf_ros').write_text('')
+    monkeypatch.setenv('AMENT_PREFIX_PATH', str(prefix))
+    monkeypatch.setattr(bundled, 'SOURCE_SAMPLE', tmp_path / 'no_checkout' / 'data' / 'sample')
+    assert bundled.find_bundled_frames() == share / 'sample'
+    monkeypatch.setenv('AMENT_PREFIX_PATH', str(tmp_path / 'elsewhere'))
+    assert bundled.find_bundled_frames() == bundled.SOURCE_SAMPLE   # named in the error
 
 
 def test_cmake_installs_every_node_executable():
@@ -190,8 +264,6 @@ def test_running_node_declares_exactly_its_table(executable, tmp_path):
         assert declared == set(specs_of(module))
         for name in declared:
             assert node.describe_parameter(name).description
-        if hasattr(node, 'close'):
-            node.close()
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pathlib
 import platform
 import statistics
 import sys
@@ -23,12 +22,12 @@ import numpy as np
 import torch
 import trimesh
 
+from c2f_sdf_ros.data.bundled import BUNDLED_FRAMES
 from c2f_sdf_ros.data.synth_folder import SynthFolder
 from c2f_sdf_ros.eval import metrics
 from c2f_sdf_ros.reconstruct.pipeline import STAGES, Reconstructor, ReconstructorConfig
 from c2f_sdf_ros.reconstruct.ser import SerConfig
 
-BUNDLED_FRAMES = pathlib.Path(__file__).resolve().parents[2] / 'data' / 'sample'
 # Name -> (lattice, SER mode); 'ser' is the node's default.
 METHODS = {'dense': ('dense', 'c2f'), 'ser_paper': ('ser', 'paper'), 'ser': ('ser', 'c2f')}
 

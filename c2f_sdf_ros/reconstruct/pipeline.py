@@ -27,7 +27,7 @@ from c2f_sdf_ros.model.c2f_sdf import BRANCHES, C2FSDF, Encoding
 from c2f_sdf_ros.model.checkpoint import SHIPPED_WEIGHTS, load_model, resolve_device
 from c2f_sdf_ros.model.inputs import input_config, make_sample, model_input, to_camera
 from c2f_sdf_ros.reconstruct import ser
-from c2f_sdf_ros.reconstruct.localise import HandDetection, SkinDepthConfig, SkinDepthLocaliser
+from c2f_sdf_ros.reconstruct.hand_finder import FinderConfig, HandFinder, HandSeed
 from c2f_sdf_ros.reconstruct.meshing import dense_grid, field_meshes, narrow_band_grid
 
 # How the fine SDF is sampled: 'ser' (sparse, the node's default), 'dense' (every lattice
@@ -61,7 +61,8 @@ class ReconstructorConfig:
     ser : SerConfig
         SER settings.
     refine_iterations : int
-        Extra encoder passes that move the crop onto the predicted wrist.
+        Extra encoder passes that move the crop onto the predicted wrist, for a hand whose
+        root is a guess (the skin/depth fallback); a detector's measured wrist is kept.
     contact_distance : float
         Hand vertices within this distance (m) of the object surface are contacts.
     query_batch : int
@@ -71,6 +72,8 @@ class ReconstructorConfig:
         surfaces by well under a lattice cell).
     seed : int
         Seeds the depth-point sampling, so a frame gives the same meshes every time.
+    finder : FinderConfig
+        Which hand detector, how many hands, the least score.
 
     """
 
@@ -82,7 +85,7 @@ class ReconstructorConfig:
     query_batch: int = 32768
     bf16: bool = False
     seed: int = 0
-    localiser: SkinDepthConfig = field(default_factory=SkinDepthConfig)
+    finder: FinderConfig = field(default_factory=FinderConfig)
 
     def __post_init__(self):
         if self.lattice not in LATTICES:
@@ -133,9 +136,37 @@ class Reconstruction:
     object_confidence: float = 0.0
     hand_points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     object_points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
-    detection: HandDetection | None = None
+    seed: HandSeed | None = None
     timings: dict[str, float] = field(default_factory=dict)
     queries: int = 0
+
+    @property
+    def side(self) -> str:
+        """'left', 'right' or 'unknown' (from the detector; non-mirrored camera)."""
+        return self.seed.side if self.seed is not None else 'unknown'
+
+    @property
+    def total_seconds(self) -> float:
+        """Sum of the stage times."""
+        return float(sum(self.timings.values()))
+
+
+@dataclass
+class FrameReconstruction:
+    """
+    Every hand of one frame, each with the object it holds, camera optical frame.
+
+    ``hands`` is empty when no hand was found. ``timings`` sums each stage over the hands
+    (the localisation once); ``queries`` is the frame's SDF query count.
+    """
+
+    hands: list[Reconstruction] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def queries(self) -> int:
+        """SDF queries of all hands."""
+        return int(sum(hand.queries for hand in self.hands))
 
     @property
     def total_seconds(self) -> float:
@@ -174,7 +205,7 @@ class Reconstructor:
                              f'the heatmap size {m.heatmap_size}')
         # How these weights want frames cropped: the checkpoint's inputs block.
         self.crop = input_config(m, self.info)
-        self.localiser = SkinDepthLocaliser(self.config.localiser)
+        self.finder = HandFinder(self.config.finder)
 
     def with_config(self, config: ReconstructorConfig) -> Reconstructor:
         """The same loaded model under other settings (no second copy of the weights)."""
@@ -183,7 +214,8 @@ class Reconstructor:
                              f'heatmap size {self.model.config.heatmap_size}')
         other = copy.copy(self)
         other.config = config
-        other.localiser = SkinDepthLocaliser(config.localiser)
+        if config.finder != self.config.finder:
+            other.finder = HandFinder(config.finder)
         return other
 
     # -- helpers ----------------------------------------------------------------------------
@@ -208,12 +240,48 @@ class Reconstructor:
         return query
 
     # -- pipeline ---------------------------------------------------------------------------
+    def _stopwatch(self, timings: dict[str, float]):
+        clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            if self.device.type == 'cuda':
+                torch.cuda.synchronize(self.device)
+            now = time.perf_counter()
+            timings[stage] += now - clock
+            clock = now
+        return lap
+
+    @torch.no_grad()
+    def reconstruct_frame(self, color: np.ndarray, depth: np.ndarray, K: np.ndarray,
+                          rng: np.random.Generator | None = None) -> FrameReconstruction:
+        """
+        Every hand the finder sees (at most ``finder.max_hands``), each in its own crop.
+
+        Parameters are those of ``reconstruct``. Returns the hands, best detection first
+        (none: no hand in the frame), with the frame's stage times.
+        """
+        depth = check_rgbd(color, depth, K)
+        camera = CameraIntrinsics.from_matrix(K, color.shape[1], color.shape[0])
+        timings = dict.fromkeys(STAGES, 0.0)
+        lap = self._stopwatch(timings)
+        seeds = self.finder.find(color, depth, camera)
+        lap('localise')
+        if rng is None:
+            rng = np.random.default_rng(self.config.seed)
+        hands = [self._reconstruct_seed(color, depth, camera, seed, rng, None)
+                 for seed in seeds]
+        for hand in hands:
+            for stage, seconds in hand.timings.items():
+                timings[stage] += seconds
+        return FrameReconstruction(hands, timings)
+
     @torch.no_grad()
     def reconstruct(self, color: np.ndarray, depth: np.ndarray, K: np.ndarray,
                     root: np.ndarray | None = None,
                     rng: np.random.Generator | None = None) -> Reconstruction:
         """
-        Reconstruct hand and object in one frame.
+        Reconstruct one hand and its object in one frame.
 
         Parameters
         ----------
@@ -224,8 +292,8 @@ class Reconstructor:
         K : (3, 3) array
             Intrinsics of color (and depth).
         root : (3,) array, optional
-            A known hand root (camera frame); skips the localiser (evaluation with ground
-            truth, or a root from another tracker).
+            A known hand root (camera frame); skips the finder (evaluation with ground
+            truth, or a root from another tracker). Otherwise the best hand found.
         rng : numpy Generator, optional
             Depth-point sampling; by default seeded with ``config.seed`` so a frame gives
             the same meshes every time.
@@ -240,31 +308,37 @@ class Reconstructor:
             On malformed input, with the reason (see ``check_rgbd``).
 
         """
-        depth = check_rgbd(color, depth, K)
-        camera = CameraIntrinsics.from_matrix(K, color.shape[1], color.shape[0])
-        config = self.config
-        timings = dict.fromkeys(STAGES, 0.0)
-        clock = time.perf_counter()
-
-        def lap(stage: str) -> None:
-            nonlocal clock
-            if self.device.type == 'cuda':
-                torch.cuda.synchronize(self.device)
-            now = time.perf_counter()
-            timings[stage] += now - clock
-            clock = now
-
-        detection = None
         if root is None:
-            detection = self.localiser.locate(color, depth, camera)
+            timings = dict.fromkeys(STAGES, 0.0)
+            lap = self._stopwatch(timings)
+            depth = check_rgbd(color, depth, K)
+            camera = CameraIntrinsics.from_matrix(K, color.shape[1], color.shape[0])
+            seeds = self.finder.find(color, depth, camera)[:1]
             lap('localise')
-            if detection is None:
+            if not seeds:
                 return Reconstruction(False, timings=timings)
-            root = detection.root
-        root = np.asarray(root, float)
+            seed = seeds[0]
+        else:
+            depth = check_rgbd(color, depth, K)
+            camera = CameraIntrinsics.from_matrix(K, color.shape[1], color.shape[0])
+            timings = None
+            seed = HandSeed(np.asarray(root, float), np.full(4, np.nan), 1.0)
         if rng is None:
-            rng = np.random.default_rng(config.seed)
-        for _ in range(config.refine_iterations):
+            rng = np.random.default_rng(self.config.seed)
+        return self._reconstruct_seed(color, depth, camera, seed, rng, timings)
+
+    def _reconstruct_seed(self, color: np.ndarray, depth: np.ndarray, camera: CameraIntrinsics,
+                          seed: HandSeed, rng: np.random.Generator,
+                          timings: dict[str, float] | None) -> Reconstruction:
+        """One hand from its seed; ``timings`` carries earlier stages' times (or None)."""
+        config = self.config
+        timings = dict(timings) if timings is not None else dict.fromkeys(STAGES, 0.0)
+        lap = self._stopwatch(timings)
+        root = np.asarray(seed.root, float)
+        # A detector's wrist is measured: keep the crop there. A blob centroid is a guess
+        # that the model's own wrist prediction improves.
+        refine = 0 if seed.detected_joints else config.refine_iterations
+        for _ in range(refine):
             encoding = self._encode(color, depth, camera, root, rng)
             root = self._to_camera(encoding.joints[0, 0].float().cpu().numpy(), root)
         encoding = self._encode(color, depth, camera, root, rng)
@@ -315,12 +389,11 @@ class Reconstructor:
             object_points = self._to_camera(
                 points[point_sdf[:, 1] <= config.ser.object_point_sdf], root)
             object_confidence = float(len(object_points) / max(1, len(points)))
-        hand_confidence = detection.score if detection is not None else 1.0
         return Reconstruction(
             True, hand_mesh, object_mesh, joints_cam, root, self._to_camera(center, root),
-            contacts, hand_confidence if hand_mesh is not None else 0.0,
+            contacts, seed.score if hand_mesh is not None else 0.0,
             object_confidence if object_mesh is not None else 0.0,
-            hand_points, object_points, detection, timings, count)
+            hand_points, object_points, seed, timings, count)
 
 
 def find_contacts(hand: trimesh.Trimesh, obj: trimesh.Trimesh, joints: np.ndarray,

@@ -25,14 +25,17 @@ import time
 
 import numpy as np
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.task import Future
 from sensor_msgs.msg import Image
 import trimesh
 
+from c2f_sdf_ros.data.bundled import BUNDLED_FRAMES
 from c2f_sdf_ros.data.frame_folder import FrameFolder
 from c2f_sdf_ros.msg import HandObjectReconstruction
+from c2f_sdf_ros.reconstruct.hand_finder import FINDERS, FinderConfig
 from c2f_sdf_ros.reconstruct.overlay import HAND_RGB, OBJECT_RGB, overlay_meshes
 from c2f_sdf_ros.reconstruct.pipeline import Reconstructor, ReconstructorConfig
 from c2f_sdf_ros.ros.conversions import color_image_to_rgb, mesh_from_msg
@@ -41,7 +44,6 @@ from c2f_sdf_ros.ros.reconstruction_node import ReconstructionNode
 from c2f_sdf_ros.ros.replay_camera_node import ReplayCameraNode
 from c2f_sdf_ros.ros.sync import NS_PER_S, stamp_to_ns
 
-BUNDLED_FRAMES = pathlib.Path(__file__).resolve().parents[2] / 'data' / 'sample'
 NAMESPACE = '/c2f_demo'
 
 
@@ -56,8 +58,38 @@ class DemoCollector(Node):
         self._colors: dict[int, tuple[int, np.ndarray]] = {}
         self._seen = 0
         self.records: list[dict] = []
+        self._answered: Future[int] = Future()
         self.create_subscription(Image, 'color/image_raw', self._on_color, 10)
         self.create_subscription(HandObjectReconstruction, 'reconstruction', self._on_result, 10)
+
+    def all_answered(self, replay: ReplayCameraNode, reconstruction: ReconstructionNode,
+                     frames: int) -> Future[int]:
+        """
+        A future that completes (with the number of results) once every frame is answered.
+
+        That is: a result collected for each frame, or the replay finished more than 2 s ago,
+        the reconstruction node handled every frame (published or dropped it) and each of its
+        results was collected.
+        """
+        replay_finished_at = None
+
+        def check() -> None:
+            nonlocal replay_finished_at
+            if self._answered.done():
+                return
+            if replay.finished.done() and replay_finished_at is None:
+                replay_finished_at = time.monotonic()
+            handled = reconstruction.published + sum(
+                n for reason, n in reconstruction.dropped.items() if reason != 'no_hand')
+            settled = (replay_finished_at is not None
+                       and time.monotonic() - replay_finished_at > 2.0)
+            if len(self.records) >= frames or (
+                    settled and handled >= frames
+                    and len(self.records) >= reconstruction.published):
+                self._answered.set_result(len(self.records))
+
+        self.create_timer(0.1, check)
+        return self._answered
 
     def _on_color(self, msg: Image) -> None:
         self._colors[stamp_to_ns(msg.header.stamp)] = (self._seen, color_image_to_rgb(msg))
@@ -103,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--weights', default='', help='weights prefix (default: shipped)')
     p.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda:N'")
     p.add_argument('--resolution', type=int, default=128, help='lattice side (default 128)')
+    p.add_argument('--detector', choices=FINDERS, default=None,
+                   help='hand detector (default: mediapipe, except skin_depth on the bundled '
+                   'sample, whose procedural hands MediaPipe finds in 1 of 3 frames)')
     p.add_argument('--rate', type=float, default=0.0,
                    help='replay rate in Hz (default: what the reconstruction sustains)')
     p.add_argument('--timeout', type=float, default=900.0, help='give up after (s)')
@@ -114,9 +149,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         frames = FrameFolder(args.frames)
-    except ValueError as error:
+    except (OSError, ValueError) as error:
         print(f'c2f-sdf demo: error: {error}', file=sys.stderr)
         return 2
+    detector = args.detector
+    if detector is None:
+        bundled = frames.root.resolve() == pathlib.Path(BUNDLED_FRAMES).resolve()
+        detector = 'skin_depth' if bundled else 'mediapipe'
+        if bundled:
+            print('hands by skin_depth: the bundled frames are procedural renders that '
+                  'MediaPipe does not take for hands (use --detector mediapipe to see it); '
+                  'on a camera the node uses mediapipe', flush=True)
+    finder = FinderConfig(detector=detector)
     out = pathlib.Path(args.out)
     for sub in ('meshes', 'overlay'):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -126,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         # node) and tells how fast to replay so that no frame is superseded.
         try:
             probe = Reconstructor(args.weights or None, args.device,
-                                  ReconstructorConfig(resolution=args.resolution))
+                                  ReconstructorConfig(resolution=args.resolution,
+                                                      finder=finder))
         except (OSError, ValueError) as error:
             print(f'c2f-sdf demo: error: {error}', file=sys.stderr)
             return 2
@@ -142,46 +187,45 @@ def main(argv: list[str] | None = None) -> int:
         print(f'a frame took {seconds:.2f} s outside ROS; replaying at {rate:.3f} Hz',
               flush=True)
         del probe
-    rclpy.init()
-    nodes = []
+    collector = None
     try:
-        reconstruction = ReconstructionNode(namespace=NAMESPACE, parameter_overrides=[
-            Parameter('weights', value=args.weights), Parameter('device', value=args.device),
-            Parameter('resolution', value=args.resolution),
-            Parameter('report_period', value=30.0)])
-        collector = DemoCollector(out, frames.ids, frames.camera)
-        replay = ReplayCameraNode(namespace=NAMESPACE, parameter_overrides=[
-            Parameter('frames_dir', value=str(frames.root)), Parameter('rate', value=rate),
-            Parameter('loop', value=False), Parameter('wait_for_subscribers', value=1),
-            Parameter('start_delay', value=1.0)])
-        nodes = [reconstruction, collector, replay]
-        executor = MultiThreadedExecutor(num_threads=4)
-        for node in nodes:
-            executor.add_node(node)
-        deadline = time.monotonic() + args.timeout
-        replay_done_at = None
-        while time.monotonic() < deadline and len(collector.records) < len(frames):
-            executor.spin_once(timeout_sec=0.1)
-            if replay.done and replay_done_at is None:
-                replay_done_at = time.monotonic()
-            # All frames sent, every one handled and its result collected (or dropped).
-            handled = reconstruction.published + sum(
-                v for k, v in reconstruction.dropped.items() if k != 'no_hand')
-            if replay_done_at and handled >= len(frames) \
-                    and len(collector.records) >= reconstruction.published \
-                    and time.monotonic() - replay_done_at > 2.0:
-                break
+        with rclpy.init():
+            nodes: list[Node] = []
+            executor = MultiThreadedExecutor(num_threads=4)
+            try:
+                reconstruction = ReconstructionNode(namespace=NAMESPACE, parameter_overrides=[
+                    Parameter('weights', value=args.weights),
+                    Parameter('device', value=args.device),
+                    Parameter('resolution', value=args.resolution),
+                    Parameter('detector', value=detector),
+                    Parameter('report_period', value=30.0)])
+                nodes.append(reconstruction)
+                collector = DemoCollector(out, frames.ids, frames.camera)
+                nodes.append(collector)
+                replay = ReplayCameraNode(namespace=NAMESPACE, parameter_overrides=[
+                    Parameter('frames_dir', value=str(frames.root)),
+                    Parameter('rate', value=rate), Parameter('loop', value=False),
+                    Parameter('wait_for_subscribers', value=1),
+                    Parameter('start_delay', value=1.0)])
+                nodes.append(replay)
+                for node in nodes:
+                    executor.add_node(node)
+                answered = collector.all_answered(replay, reconstruction, len(frames))
+                executor.spin_until_future_complete(answered, timeout_sec=args.timeout)
+                if not answered.done():
+                    print('c2f-sdf demo: ' + ('interrupted' if not executor.context.ok() else
+                                              f'timed out after {args.timeout:g} s'),
+                          file=sys.stderr, flush=True)
+            finally:
+                executor.shutdown()
+                for node in nodes:
+                    node.destroy_node()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        print('c2f-sdf demo: interrupted', file=sys.stderr, flush=True)
     except ConfigurationError as error:
         print(f'c2f-sdf demo: error: {error}', file=sys.stderr)
         return 2
-    finally:
-        for node in nodes:
-            close = getattr(node, 'close', None)
-            if close is not None and node is not nodes[-1]:
-                close()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    records = collector.records
+    records = collector.records if collector is not None else []
     with open(out / 'frames.jsonl', 'w', encoding='utf-8') as stream:
         for record in records:
             stream.write(json.dumps(record) + '\n')

@@ -1,4 +1,12 @@
-"""The ``main()`` every node module shares: init, spin, clean shutdown, clear errors."""
+"""
+The ``main()`` of every node module: start, spin and stop a node as ros2/examples do.
+
+Ctrl-C (SIGINT) ends the spin with ``KeyboardInterrupt`` or ``ExternalShutdownException``,
+a normal stop (exit status 0). ``node.destroy_node()`` runs before the context is shut down
+on the way out; nodes that own a thread or a file override it to stop or close them first.
+A ``ConfigurationError`` (bad parameter, missing file) is printed as one clear line and
+gives exit status 2.
+"""
 
 from __future__ import annotations
 
@@ -12,35 +20,25 @@ from rclpy.node import Node
 from c2f_sdf_ros.ros.parameters import ConfigurationError
 
 
-def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
+def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
+             spin: Callable[[Node], None] = rclpy.spin) -> int:
     """
-    Create the node, spin it until it is done or interrupted, then shut down.
+    Create the node, ``spin(node)`` until it returns or Ctrl-C, destroy the node, shut down.
 
-    A node may define ``done`` (bool) to end the spin on its own, e.g. a replay that played
-    every frame once. Returns the process exit status: 0, or 2 for a configuration error
-    (bad parameter, missing file), which is printed as one clear line.
+    ``spin`` is ``rclpy.spin`` (until shutdown) unless the node can finish on its own, e.g.
+    ``lambda node: rclpy.spin_until_future_complete(node, node.finished)``. Returns the exit
+    status.
     """
-    rclpy.init(args=args)
-    node = None
     try:
-        node = make_node()
-        while rclpy.ok() and not getattr(node, 'done', False):
-            rclpy.spin_once(node, timeout_sec=0.1)
+        with rclpy.init(args=args):
+            node = make_node()
+            try:
+                spin(node)
+            finally:
+                node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ConfigurationError, FileNotFoundError) as error:
+    except ConfigurationError as error:
         print(f'[ERROR] {error}', file=sys.stderr)
         return 2
-    except Exception:
-        if rclpy.ok():
-            raise
-        # Ctrl-C shut the context down while spin_once was between its checks (seen on a
-        # loaded machine): a normal stop, not a failure.
-    finally:
-        if node is not None:
-            close = getattr(node, 'close', None)
-            if close is not None:
-                close()
-            node.destroy_node()
-        rclpy.try_shutdown()
     return 0

@@ -1,4 +1,4 @@
-"""``Reconstruction`` (pipeline output) -> ROS messages: the custom message, markers, clouds."""
+"""Pipeline output (``FrameReconstruction``) -> ROS messages: the message, markers, clouds."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from c2f_sdf_ros.msg import (
     ObjectReconstruction,
     StageTiming,
 )
-from c2f_sdf_ros.reconstruct.pipeline import Reconstruction
+from c2f_sdf_ros.reconstruct.pipeline import FrameReconstruction, Reconstruction
 from c2f_sdf_ros.ros.conversions import mesh_to_msg
 from c2f_sdf_ros.ros.markers import HAND_NAMESPACE, OBJECT_NAMESPACE, ColoredMesh
 from c2f_sdf_ros.ros.points import points_from_array
@@ -62,50 +62,80 @@ def _quaternion(rotation: np.ndarray) -> tuple[float, float, float, float]:
     return w / norm, x / norm, y / norm, z / norm
 
 
-def reconstruction_to_msg(result: Reconstruction, header: Header) -> HandObjectReconstruction:
+SIDES = {'left': HandReconstruction.SIDE_LEFT, 'right': HandReconstruction.SIDE_RIGHT,
+         'unknown': HandReconstruction.SIDE_UNKNOWN}
+
+
+def as_frame(result: FrameReconstruction | Reconstruction) -> FrameReconstruction:
+    """A frame's result; one hand's ``Reconstruction`` becomes a frame of that hand."""
+    if isinstance(result, FrameReconstruction):
+        return result
+    return FrameReconstruction([result] if result.found else [], dict(result.timings))
+
+
+def reconstruction_to_msg(frame: FrameReconstruction | Reconstruction, header: Header
+                          ) -> HandObjectReconstruction:
     """
     The package's message for one frame (empty hand/object lists when nothing was found).
 
-    Timings carry every pipeline stage; ``sdf_query_count`` the SDF queries of the frame.
+    Each hand with a mesh becomes one ``hands[]`` entry with its side; each hand's object
+    one ``objects[]`` entry; contacts index both. Timings carry every pipeline stage;
+    ``sdf_query_count`` the SDF queries of the frame.
     """
+    frame = as_frame(frame)
     msg = HandObjectReconstruction(header=header)
     msg.timings = [StageTiming(stage=name, seconds=float(seconds))
-                   for name, seconds in result.timings.items()]
-    msg.sdf_query_count = int(result.queries)
-    if not result.found:
-        return msg
-    if result.hand_mesh is not None:
-        hand = HandReconstruction(side=HandReconstruction.SIDE_UNKNOWN,
+                   for name, seconds in frame.timings.items()]
+    msg.sdf_query_count = int(frame.queries)
+    for result in frame.hands:
+        if result.hand_mesh is None:
+            continue
+        hand = HandReconstruction(side=SIDES.get(result.side, HandReconstruction.SIDE_UNKNOWN),
                                   confidence=float(result.hand_confidence))
         hand.mesh = mesh_to_msg(result.hand_mesh.vertices, result.hand_mesh.faces)
         hand.joints = points_from_array(result.joints)
         hand.root = _point(result.root)
-        msg.hands = [hand]
-    if result.object_mesh is not None:
+        hand_index = len(msg.hands)
+        msg.hands.append(hand)
+        if result.object_mesh is None:
+            continue
         obj = ObjectReconstruction(confidence=float(result.object_confidence))
         obj.mesh = mesh_to_msg(result.object_mesh.vertices, result.object_mesh.faces)
         obj.center = _point(result.object_center)
         obj.box_pose, obj.box_size = _box(result.object_mesh)
-        msg.objects = [obj]
-    contacts = result.contacts
-    msg.contacts = [
-        Contact(position=_point(p), normal=Vector3(x=float(n[0]), y=float(n[1]), z=float(n[2])),
-                distance=float(d), hand_index=0, object_index=0, hand_part=int(part))
-        for p, n, d, part in zip(contacts.positions, contacts.normals, contacts.distances,
-                                 contacts.parts, strict=True)]
+        object_index = len(msg.objects)
+        msg.objects.append(obj)
+        contacts = result.contacts
+        msg.contacts += [
+            Contact(position=_point(p),
+                    normal=Vector3(x=float(n[0]), y=float(n[1]), z=float(n[2])),
+                    distance=float(d), hand_index=hand_index, object_index=object_index,
+                    hand_part=int(part))
+            for p, n, d, part in zip(contacts.positions, contacts.normals,
+                                     contacts.distances, contacts.parts, strict=True)]
     return msg
 
 
-def reconstruction_meshes(result: Reconstruction) -> dict[str, list[ColoredMesh]]:
-    """Meshes by marker namespace (empty lists clear stale markers)."""
+def reconstruction_meshes(frame: FrameReconstruction | Reconstruction
+                          ) -> dict[str, list[ColoredMesh]]:
+    """Meshes by marker namespace, one per hand and object (empty lists clear stale ones)."""
+    frame = as_frame(frame)
     meshes: dict[str, list[ColoredMesh]] = {HAND_NAMESPACE: [], OBJECT_NAMESPACE: []}
-    if result.hand_mesh is not None:
-        meshes[HAND_NAMESPACE].append(ColoredMesh(result.hand_mesh.vertices,
-                                                  result.hand_mesh.faces))
-    if result.object_mesh is not None:
-        meshes[OBJECT_NAMESPACE].append(ColoredMesh(result.object_mesh.vertices,
-                                                    result.object_mesh.faces))
+    for result in frame.hands:
+        if result.hand_mesh is not None:
+            meshes[HAND_NAMESPACE].append(ColoredMesh(result.hand_mesh.vertices,
+                                                      result.hand_mesh.faces))
+        if result.object_mesh is not None:
+            meshes[OBJECT_NAMESPACE].append(ColoredMesh(result.object_mesh.vertices,
+                                                        result.object_mesh.faces))
     return meshes
+
+
+def frame_points(frame: FrameReconstruction) -> tuple[np.ndarray, np.ndarray]:
+    """The depth points the model put on the hands and on the objects, (N, 3) each."""
+    hands = [r.hand_points for r in frame.hands] or [np.zeros((0, 3))]
+    objects = [r.object_points for r in frame.hands] or [np.zeros((0, 3))]
+    return np.concatenate(hands), np.concatenate(objects)
 
 
 def xyz_cloud(points: np.ndarray, header: Header) -> PointCloud2:
@@ -124,10 +154,3 @@ def xyz_cloud(points: np.ndarray, header: Header) -> PointCloud2:
     msg.data = points.astype('<f4').tobytes()
     return msg
 
-
-def cloud_to_xyz(msg: PointCloud2) -> np.ndarray:
-    """(N, 3) float32 from a cloud written by ``xyz_cloud``."""
-    names = [f.name for f in msg.fields]
-    if names[:3] != ['x', 'y', 'z'] or msg.point_step != 12:
-        raise ValueError(f'expected a packed x, y, z float32 cloud, got fields {names}')
-    return np.frombuffer(bytes(msg.data), '<f4').reshape(-1, 3)

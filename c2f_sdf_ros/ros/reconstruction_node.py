@@ -16,23 +16,24 @@ image stamp) and drops by reason. All in the color image's frame (optical, metre
 from __future__ import annotations
 
 from collections import Counter, deque
-import statistics
 import threading
 import time
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
 from c2f_sdf_ros.msg import HandObjectReconstruction
+from c2f_sdf_ros.reconstruct.hand_finder import FINDERS, FinderConfig
 from c2f_sdf_ros.reconstruct.pipeline import Reconstructor, ReconstructorConfig
 from c2f_sdf_ros.reconstruct.ser import SER_MODES, SerConfig
+from c2f_sdf_ros.ros.diagnostics import StatusReporter, latency_values, median_ms
 from c2f_sdf_ros.ros.markers import MeshMarkerArrayBuilder
 from c2f_sdf_ros.ros.node_main import run_node
 from c2f_sdf_ros.ros.parameters import ConfigurationError, ParameterSpec, declare_parameters
 from c2f_sdf_ros.ros.qos import RELIABILITY_CHOICES, make_qos
 from c2f_sdf_ros.ros.reconstruction_msgs import (
+    frame_points,
     reconstruction_meshes,
     reconstruction_to_msg,
     xyz_cloud,
@@ -60,8 +61,15 @@ PARAMETERS = INPUT_PARAMETERS + (
     ParameterSpec('ser_margin', SerConfig.margin, 'SER c2f: fine points within this many '
                   'coarse cells of a crossed cell are queried (0.5: vertices as dense).',
                   low=0.0, high=0.99),
+    ParameterSpec('detector', 'mediapipe', 'Hand detector: mediapipe (landmarks, side, '
+                  'several hands) or skin_depth (skin-colour blob fallback, no model).',
+                  choices=FINDERS),
+    ParameterSpec('max_hands', 2, 'Most hands reconstructed per frame.', low=1, high=8),
+    ParameterSpec('min_hand_score', 0.5, 'Least detection score of a hand.', low=0.0,
+                  high=1.0),
     ParameterSpec('refine_iterations', 2, 'Encoder passes that re-centre the crop on the '
-                  'predicted wrist.', low=0, high=10),
+                  'predicted wrist (skin_depth only: a detected wrist is kept).',
+                  low=0, high=10),
     ParameterSpec('contact_distance', 0.005, 'Hand vertices within this distance (m) of the '
                   'object are contacts.', low=0.0, high=0.05),
     ParameterSpec('bf16', False, 'bfloat16 SDF queries (faster on GPUs and AMX CPUs).'),
@@ -74,7 +82,13 @@ PARAMETERS = INPUT_PARAMETERS + (
 
 
 class ReconstructionNode(Node):
-    """Runs ``Reconstructor`` on the newest synchronized RGB-D frame."""
+    """
+    Runs ``Reconstructor`` on the newest synchronized RGB-D frame, in a worker thread.
+
+    ``destroy_node()`` stops the worker (after the frame it is on) before the node goes.
+    """
+
+    _worker: threading.Thread | None = None   # set once the node is fully built
 
     def __init__(self, **kwargs):
         super().__init__('hand_object_reconstruction', **kwargs)
@@ -83,11 +97,12 @@ class ReconstructionNode(Node):
             raise ConfigurationError(f'resolution must be a multiple of 32, got '
                                      f'{p["resolution"]}')
         config = ReconstructorConfig(
-            resolution=p['resolution'], use_ser=p['use_ser'],
+            resolution=p['resolution'], lattice='ser' if p['use_ser'] else 'dense',
             ser=SerConfig(mode=p['ser_mode'], threshold=p['ser_threshold'],
                           thin=p['ser_thin'], margin=p['ser_margin']),
             refine_iterations=p['refine_iterations'],
-            contact_distance=p['contact_distance'], bf16=p['bf16'])
+            contact_distance=p['contact_distance'], bf16=p['bf16'],
+            finder=FinderConfig(p['detector'], p['max_hands'], p['min_hand_score']))
         try:
             self.reconstructor = Reconstructor(p['weights'] or None, p['device'], config,
                                                threads=p['threads'])
@@ -99,7 +114,6 @@ class ReconstructionNode(Node):
         self._marker_pub = self.create_publisher(MarkerArray, 'markers', qos)
         self._hand_points_pub = self.create_publisher(PointCloud2, 'hand_points', qos)
         self._object_points_pub = self.create_publisher(PointCloud2, 'object_points', qos)
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._markers = MeshMarkerArrayBuilder()
 
         self._condition = threading.Condition()
@@ -110,18 +124,19 @@ class ReconstructionNode(Node):
         self.dropped: Counter[str] = Counter()
         self._latencies: deque[float] = deque(maxlen=500)
         self._compute: deque[float] = deque(maxlen=500)
-        self._published_at_last_report = 0
-        self._last_report = time.monotonic()
 
         self.input = RgbdInput(self, self._on_frame, **{
             spec.name: p[spec.name] for spec in INPUT_PARAMETERS})
-        self._worker = threading.Thread(target=self._work, name='reconstruction', daemon=True)
-        self._worker.start()
+        self._status = StatusReporter(self, 'reconstruction', self.input.topic_names[0])
+        worker = threading.Thread(target=self._work, name='reconstruction', daemon=True)
+        worker.start()
+        self._worker = worker
         self.create_timer(p['report_period'], self._report)
+        lattice = f'SER {config.ser.mode}' if config.lattice == 'ser' else config.lattice
         self.get_logger().info(
             f'reconstructing {", ".join(self.input.topic_names)} on '
             f'{self.reconstructor.device} ({self.reconstructor.weights}, resolution '
-            f'{config.resolution}, {"SER " + config.ser.mode if config.use_ser else "dense"})')
+            f'{config.resolution}, {lattice}, hands by {self.reconstructor.finder.name})')
 
     # -- input side: never blocks ------------------------------------------------------------
     def _on_frame(self, color: Image, depth: Image, info: CameraInfo) -> None:
@@ -145,6 +160,10 @@ class ReconstructionNode(Node):
             try:
                 self._process(color, depth, info)
             except Exception as error:  # noqa: BLE001 - keep serving the next frame
+                if self._stopping or not self.context.ok():
+                    # Ctrl-C shut the context down (rclpy does that in its signal handler)
+                    # while this frame was in flight: a stop, not a failed frame.
+                    return
                 self.dropped['error'] += 1
                 self.get_logger().error(f'reconstruction failed: {error!r}',
                                         throttle_duration_sec=5.0)
@@ -161,20 +180,22 @@ class ReconstructionNode(Node):
             return
         started = time.perf_counter()
         try:
-            result = self.reconstructor.reconstruct(frame.color, frame.depth, frame.camera.K)
-        except ValueError as error:
-            self.dropped['invalid_frame'] += 1
+            result = self.reconstructor.reconstruct_frame(frame.color, frame.depth,
+                                                          frame.camera.K)
+        except FrameRejected as error:
+            self.dropped[error.reason] += 1
             self.get_logger().warning(f'dropped frame: {error}', throttle_duration_sec=5.0)
             return
         self._compute.append(time.perf_counter() - started)
-        if not result.found:
+        if not result.hands:
             self.dropped['no_hand'] += 1   # counted, and still published (empty)
         header = color.header
         self._result_pub.publish(reconstruction_to_msg(result, header))
         self._marker_pub.publish(self._markers.build(header, reconstruction_meshes(result)))
         if self.params['publish_points']:
-            self._hand_points_pub.publish(xyz_cloud(result.hand_points, header))
-            self._object_points_pub.publish(xyz_cloud(result.object_points, header))
+            hand_points, object_points = frame_points(result)
+            self._hand_points_pub.publish(xyz_cloud(hand_points, header))
+            self._object_points_pub.publish(xyz_cloud(object_points, header))
         now_ns = self.get_clock().now().nanoseconds
         self._latencies.append((now_ns - stamp_to_ns(header.stamp)) / NS_PER_S)
         self.published += 1
@@ -185,52 +206,44 @@ class ReconstructionNode(Node):
     # -- reporting ---------------------------------------------------------------------------
     def status_values(self) -> dict[str, str]:
         """Counters and latency statistics, as /diagnostics key-values."""
-        def median_ms(values):
-            return f'{1000 * statistics.median(values):.1f}' if values else 'nan'
         return {
             'received_frames': str(self.received),
             'published_frames': str(self.published),
-            'latency_median_ms': median_ms(list(self._latencies)),
-            'latency_max_ms': (f'{1000 * max(self._latencies):.1f}' if self._latencies
-                               else 'nan'),
-            'compute_median_ms': median_ms(list(self._compute)),
+            **latency_values(self._latencies),
+            'compute_median_ms': median_ms(self._compute),
             **{f'dropped_{reason}': str(n) for reason, n in sorted(self.dropped.items())},
         }
 
     def _report(self) -> None:
-        now = time.monotonic()
-        rate = (self.published - self._published_at_last_report) / (now - self._last_report)
-        self._published_at_last_report, self._last_report = self.published, now
-        problems = self.input.diagnose()
+        rate = self._status.rate(self.published)
         values = {'published_per_second': f'{rate:.2f}', **self.status_values()}
         bad = {k: v for k, v in self.dropped.items() if k != 'superseded'}
-        if problems:
-            level, message = DiagnosticStatus.ERROR, '; '.join(problems)
-            for problem in problems:
-                self.get_logger().warning(problem, throttle_duration_sec=10.0)
-        elif bad:
-            level, message = DiagnosticStatus.WARN, 'frames dropped: ' + ', '.join(
-                f'{reason} {n}' for reason, n in sorted(bad.items()))
-        else:
-            level, message = DiagnosticStatus.OK, f'{rate:.2f} reconstructions/s'
+        self._status.publish(values, self.input.diagnose(), bad, f'{rate:.2f} reconstructions/s')
         if self.published or bad:
             self.get_logger().info(
                 f'{rate:.2f} reconstructions/s, latency median {values["latency_median_ms"]} '
                 f'ms, {self.published} published, dropped {dict(self.dropped) or 0}')
-        status = DiagnosticStatus(level=level, name=f'{self.get_name()}: reconstruction',
-                                  message=message, hardware_id=self.input.topic_names[0])
-        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self._diagnostics_pub.publish(array)
 
-    def close(self) -> None:
-        """Stop the worker and log the totals (called at shutdown)."""
+    # -- shutdown ----------------------------------------------------------------------------
+    def stop_worker(self, timeout: float = 30.0) -> bool:
+        """Let the worker finish the frame it is on and end; False if it was not running."""
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return False
         with self._condition:
             self._stopping = True
             self._condition.notify()
-        self._worker.join(timeout=30.0)
-        self.get_logger().info(f'totals: {self.status_values()}')
+        worker.join(timeout)
+        return True
+
+    def destroy_node(self) -> None:
+        """Stop the worker, destroy the node (publishers and all), log the totals."""
+        running = self.stop_worker()
+        super().destroy_node()
+        if running:
+            # Logged once the node is gone, so to the console only: after Ctrl-C the
+            # context is shut down and /rosout could not take it.
+            self.get_logger().info(f'totals: {self.status_values()}')
 
 
 def main(args: list[str] | None = None) -> int:

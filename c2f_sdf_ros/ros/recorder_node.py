@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+from typing import TextIO
 
 from rclpy.node import Node
 import trimesh
@@ -61,6 +62,8 @@ def prepare_output_dir(path: str) -> pathlib.Path:
 
 class RecorderNode(Node):
     """Subscribes to ``reconstruction`` and writes what arrives."""
+
+    _lines: TextIO | None = None   # frames.jsonl, open once the node is built
 
     def __init__(self, **kwargs):
         super().__init__('reconstruction_recorder', **kwargs)
@@ -116,11 +119,13 @@ class RecorderNode(Node):
         self._lines.flush()
         self.count += 1
 
-    def close(self) -> None:
-        """Flush and close frames.jsonl (called at shutdown)."""
-        self._lines.close()
-        self.get_logger().info(f'recorded {self.count} frames to {self.root}')
-
+    def destroy_node(self) -> None:
+        """Destroy the node, close frames.jsonl and log the count (to the console)."""
+        super().destroy_node()
+        lines, self._lines = self._lines, None
+        if lines is not None:
+            lines.close()
+            self.get_logger().info(f'recorded {self.count} frames to {self.root}')
 
 def main(args: list[str] | None = None) -> int:
     """Run the recorder node (``ros2 run c2f_sdf_ros recorder_node``)."""

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import time
 
+import rclpy
 from rclpy.duration import Duration
 from rclpy.node import Node
+from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
@@ -54,7 +56,12 @@ PARAMETERS = (
 
 
 class ReplayCameraNode(Node):
-    """Publishes the frames of a frame folder at a fixed rate."""
+    """
+    Publishes the frames of a frame folder at a fixed rate.
+
+    ``finished`` (a Future) completes with the number of published frames when a replay
+    with ``loop`` false has played every frame.
+    """
 
     def __init__(self, **kwargs):
         super().__init__('replay_camera', **kwargs)
@@ -64,7 +71,7 @@ class ReplayCameraNode(Node):
                                      'camera.yaml, color/*.png and depth/*.png')
         try:
             self.frames = FrameFolder(self.params['frames_dir'])
-        except ValueError as error:
+        except (OSError, ValueError) as error:   # missing folder, bad camera.yaml
             raise ConfigurationError(str(error)) from error
         qos = make_qos(self.params['qos_reliability'], self.params['qos_depth'])
         self._color_pub = self.create_publisher(Image, 'color/image_raw', qos)
@@ -73,7 +80,7 @@ class ReplayCameraNode(Node):
         self._depth_info_pub = self.create_publisher(
             CameraInfo, 'aligned_depth_to_color/camera_info', qos)
         self._camera_info = intrinsics_to_camera_info(self.frames.camera)
-        self.done = False
+        self.finished: Future[int] = Future()
         self.published = 0
         self.skipped = 0
         self._index = 0
@@ -111,8 +118,6 @@ class ReplayCameraNode(Node):
         return all(p.get_subscription_count() >= wanted for p in publishers)
 
     def _tick(self) -> None:
-        if self.done:
-            return
         now = time.monotonic()
         if self._ready_since is None:
             if not self._subscribers_ready():
@@ -153,12 +158,20 @@ class ReplayCameraNode(Node):
             for publisher in (self._color_pub, self._depth_pub, self._color_info_pub,
                               self._depth_info_pub):
                 publisher.wait_for_all_acked(Duration(seconds=2.0))
-        self.done = self.params['shutdown_when_done']
+        self.finished.set_result(self.published)
+
+
+def spin(node: ReplayCameraNode) -> None:
+    """Spin until the replay has finished and ``shutdown_when_done`` is true, or forever."""
+    if node.params['shutdown_when_done']:
+        rclpy.spin_until_future_complete(node, node.finished)
+    else:
+        rclpy.spin(node)
 
 
 def main(args: list[str] | None = None) -> int:
     """Run the replay camera node (``ros2 run c2f_sdf_ros replay_camera_node``)."""
-    return run_node(ReplayCameraNode, args)
+    return run_node(ReplayCameraNode, args, spin)
 
 
 if __name__ == '__main__':

@@ -44,34 +44,36 @@ def receive(reliability: str, idle_timeout: float, total_timeout: float) -> dict
     """Receive synchronized triples until idle; return counts and latencies (receiver side)."""
     import rclpy
     from rclpy.node import Node
+    from rclpy.task import Future
 
     from c2f_sdf_ros.ros.rgbd_input import RgbdInput
     from c2f_sdf_ros.ros.sync import NS_PER_S, stamp_to_ns
 
-    rclpy.init()
-    node = Node('transport_bench_receiver', namespace=NAMESPACE)
-    latencies = []
+    with rclpy.init():
+        node = Node('transport_bench_receiver', namespace=NAMESPACE)
+        try:
+            latencies = []
+            last_at = time.monotonic()
+            idle: Future[None] = Future()
 
-    def on_triple(color, depth, info):
-        now = node.get_clock().now().nanoseconds
-        latencies.append((now - stamp_to_ns(color.header.stamp)) / NS_PER_S)
+            def on_triple(color, depth, info):
+                nonlocal last_at
+                last_at = time.monotonic()
+                now = node.get_clock().now().nanoseconds
+                latencies.append((now - stamp_to_ns(color.header.stamp)) / NS_PER_S)
 
-    rgbd = RgbdInput(node, on_triple, qos_reliability=reliability, qos_depth=5,
-                     exact_sync=True)
-    start = last = time.monotonic()
-    seen = 0
-    while time.monotonic() - start < total_timeout:
-        rclpy.spin_once(node, timeout_sec=0.05)
-        if len(latencies) != seen:
-            seen, last = len(latencies), time.monotonic()
-        elif seen and time.monotonic() - last > idle_timeout:
-            break
-    result = {'triples': len(latencies), 'received': list(rgbd.stats.received),
-              'latencies': latencies}
-    node.destroy_node()
-    rclpy.try_shutdown()
-    return result
+            def check_idle():
+                if not idle.done() and latencies and time.monotonic() - last_at > idle_timeout:
+                    idle.set_result(None)
 
+            rgbd = RgbdInput(node, on_triple, qos_reliability=reliability, qos_depth=5,
+                             exact_sync=True)
+            node.create_timer(0.05, check_idle)
+            rclpy.spin_until_future_complete(node, idle, timeout_sec=total_timeout)
+            return {'triples': len(latencies), 'received': list(rgbd.stats.received),
+                    'latencies': latencies}
+        finally:
+            node.destroy_node()
 
 def run_case(size: str, reliability: str, profile: str, rate: float, frames: int,
              workdir: pathlib.Path) -> dict:

@@ -25,11 +25,12 @@ def node_env() -> dict:
     return env
 
 
-def start_process(args: list[str], log_path: pathlib.Path) -> subprocess.Popen:
-    """Start ``python args...`` with ``node_env()``, output to ``log_path``."""
+def start_process(args: list[str], log_path: pathlib.Path, env: dict | None = None,
+                  cwd: pathlib.Path = REPO) -> subprocess.Popen:
+    """Start ``python args...`` with ``node_env()`` (or ``env``), output to ``log_path``."""
     log = open(log_path, 'w')  # noqa: SIM115 - closed with the process by stop_process
     process = subprocess.Popen([sys.executable, *args], stdout=log, stderr=subprocess.STDOUT,
-                               env=node_env(), cwd=REPO)
+                               env=node_env() if env is None else env, cwd=cwd)
     process.log_file = log
     process.log_path = log_path
     return process

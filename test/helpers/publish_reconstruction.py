@@ -20,21 +20,22 @@ from helpers.reconstruction import build_reconstruction  # noqa: E402
 
 def main() -> int:
     count = int(sys.argv[1])
-    rclpy.init(args=sys.argv)
-    node = rclpy.create_node('test_reconstruction_publisher')
-    publisher = node.create_publisher(HandObjectReconstruction, 'reconstruction', 10)
-    deadline = time.monotonic() + 30.0
-    while publisher.get_subscription_count() < 1 and time.monotonic() < deadline:
-        rclpy.spin_once(node, timeout_sec=0.05)
-    time.sleep(0.5)  # let the subscriber's side of discovery finish too
-    for seed in range(count):
-        publisher.publish(build_reconstruction(seed, stamp=node.get_clock().now().to_msg()))
-        time.sleep(0.1)
-    ok = publisher.wait_for_all_acked(Duration(seconds=5.0))
-    node.destroy_node()
-    rclpy.shutdown()
+    with rclpy.init(args=sys.argv):
+        node = rclpy.create_node('test_reconstruction_publisher')
+        try:
+            publisher = node.create_publisher(HandObjectReconstruction, 'reconstruction', 10)
+            deadline = time.monotonic() + 30.0
+            while publisher.get_subscription_count() < 1 and time.monotonic() < deadline:
+                rclpy.spin_once(node, timeout_sec=0.05)
+            time.sleep(0.5)  # let the subscriber's side of discovery finish too
+            for seed in range(count):
+                publisher.publish(build_reconstruction(
+                    seed, stamp=node.get_clock().now().to_msg()))
+                time.sleep(0.1)
+            ok = publisher.wait_for_all_acked(Duration(seconds=5.0))
+        finally:
+            node.destroy_node()
     return 0 if ok else 1
-
 
 if __name__ == '__main__':
     sys.exit(main())
