@@ -37,7 +37,7 @@ import trimesh
 from c2f_sdf_ros.data.frame_folder import FrameFolder, RgbdFrame
 from c2f_sdf_ros.eval import metrics
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
-from c2f_sdf_ros.geometry.mesh import signed_distance
+from c2f_sdf_ros.geometry.mesh import surface_distance
 from c2f_sdf_ros.geometry.render import render_meshes
 from c2f_sdf_ros.reconstruct.hand_finder import FINDERS, FinderConfig
 from c2f_sdf_ros.reconstruct.overlay import HAND_RGB, OBJECT_RGB, overlay_meshes
@@ -121,7 +121,7 @@ def mask_scores(mesh: trimesh.Trimesh | None, mask: np.ndarray, frame: RgbdFrame
     points = points[points[:, 2] > 0]
     if len(points) == 0:
         return float(iou), math.nan
-    return float(iou), float(np.median(np.abs(signed_distance(mesh, points))))
+    return float(iou), float(np.median(surface_distance(mesh, points)))
 
 
 def pseudo_gt_scores(result: Reconstruction, truth: np.ndarray) -> tuple[float, float]:

@@ -90,6 +90,25 @@ def signed_distance(mesh: trimesh.Trimesh, points: np.ndarray) -> np.ndarray:
         np.asarray(points, np.float32).reshape(-1, 3))
 
 
+def surface_distance(mesh: trimesh.Trimesh, points: np.ndarray) -> np.ndarray:
+    """
+    Unsigned distance (m) of ``points`` (N, 3) to the triangles of ``mesh``; (N,) float64.
+
+    Any mesh with at least one triangle (open or closed).
+    """
+    points = np.asarray(points, np.float32).reshape(-1, 3)
+    faces = np.asarray(mesh.faces)
+    if len(faces) == 0:
+        raise ValueError('cannot measure distances to a mesh without triangles')
+    if len(points) == 0:
+        return np.zeros(0)
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.core.Tensor(np.asarray(mesh.vertices, np.float32)),
+                        o3d.core.Tensor(faces.astype(np.uint32)))
+    return scene.compute_distance(o3d.core.Tensor(np.ascontiguousarray(points))).numpy(
+    ).astype(np.float64)
+
+
 def largest_component(vertices: np.ndarray, faces: np.ndarray,
                       connectivity: str = 'vertex') -> tuple[np.ndarray, np.ndarray]:
     """
