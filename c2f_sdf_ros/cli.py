@@ -15,6 +15,8 @@ NODE_COMMANDS = {
                      'check synchronized color/depth/camera_info input: rate, latency, drops'),
     'reconstruction': ('c2f_sdf_ros.ros.reconstruction_node',
                        'RGB-D frames in, hand and object meshes out (the main node)'),
+    'reconstruction-lifecycle': ('c2f_sdf_ros.ros.reconstruction_lifecycle_node',
+                                 'the reconstruction node as a managed (lifecycle) node'),
     'recorder': ('c2f_sdf_ros.ros.recorder_node',
                  'write reconstruction messages to meshes and a JSON line per frame'),
 }
@@ -31,8 +33,14 @@ TOOL_COMMANDS = {
              'replay the bundled frames through the reconstruction node; meshes + overlays'),
     'bench': ('c2f_sdf_ros.eval.bench',
               'dense vs SER reconstruction: queries, stage times, accuracy'),
+    'bench-detector': ('c2f_sdf_ros.eval.bench_detector',
+                       'hand detection + lifting on real frame folders: found rates, ms/frame'),
     'bench-transport': ('c2f_sdf_ros.ros.transport_bench',
                         'measure synchronized RGB-D frames delivered between processes'),
+    'bench-node': ('c2f_sdf_ros.ros.node_bench',
+                   'the reconstruction node at a camera rate: compute, latency, memory (soak)'),
+    'bench-markers': ('c2f_sdf_ros.ros.marker_bench',
+                      "time to build and serialize one frame's mesh markers and message"),
 }
 
 

@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 import pytest
+import trimesh
 
 from c2f_sdf_ros.detect import (
     LIFT_REASONS,
@@ -506,8 +507,6 @@ def scores_sorted(hands):
 
 def test_mediapipe_on_real_whiteboard_frames_matches_pseudo_ground_truth(detector):
     frames = _frame_folder('irvl_fetch_whiteboard_eraser')
-    from c2f_sdf_ros.detect.bench import read_ply_vertices
-
     within = total = 0
     for index, frame_id in enumerate(frames.ids):
         path = frames.root / 'hand_pseudo_gt' / f'{frame_id}.ply'
@@ -515,7 +514,7 @@ def test_mediapipe_on_real_whiteboard_frames_matches_pseudo_ground_truth(detecto
             continue
         total += 1
         frame = frames.read(index)
-        centre = read_ply_vertices(path).mean(axis=0)
+        centre = np.asarray(trimesh.load(path, process=False).vertices).mean(axis=0)
         hands = detector.detect(frame.color, frame.depth, frame.camera)
         within += any(np.linalg.norm(h.centre - centre) < 0.05 for h in hands)
     assert total == 10

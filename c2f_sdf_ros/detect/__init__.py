@@ -9,7 +9,6 @@ detector is made, so this package imports without it.
   skeleton) and ``LiftResult`` with the reason a hand was dropped.
 - ``handedness``: ``side_from_joints`` (3D handedness) and ``combine_sides``.
 - ``mediapipe_hands``: ``MediaPipeHandDetector``.
-- ``bench``: ``benchmark_detector`` on real frame folders.
 """
 
 from __future__ import annotations

@@ -65,13 +65,14 @@ def protocol_reconstructors(reconstructor: Reconstructor, config: EvalConfig
     The pipeline of each protocol, sharing ``reconstructor``'s loaded model.
 
     ``paper``: ground-truth root given, no re-centring, narrow-band lattice at
-    ``config.resolution``. ``deployable``: ``reconstructor``'s own settings (the node's)
-    at ``config.resolution``.
+    ``config.resolution``, the model's object as it is. ``deployable``:
+    ``reconstructor``'s own settings (the node's) at ``config.resolution``.
     """
     base = reconstructor.config
     return {
         'paper': reconstructor.with_config(dataclasses.replace(
-            base, resolution=config.resolution, lattice='narrow_band', refine_iterations=0)),
+            base, resolution=config.resolution, lattice='narrow_band', refine_iterations=0,
+            held_object=None)),
         'deployable': reconstructor.with_config(dataclasses.replace(
             base, resolution=config.resolution)),
     }

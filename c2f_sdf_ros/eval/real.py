@@ -300,8 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--detector', choices=FINDERS, default='mediapipe',
                    help='hand detector (default mediapipe)')
     p.add_argument('--max-hands', type=int, default=2, help='hands per frame (default 2)')
-    p.add_argument('--min-hand-score', type=float, default=0.5,
-                   help='least detection score (default 0.5)')
+    p.add_argument('--min-hand-score', type=float, default=FinderConfig.min_hand_score,
+                   help='least detection score (default %(default)s)')
     p.add_argument('--resolution', type=int, default=128, help='lattice side (default 128)')
     p.add_argument('--frames', type=int, default=0, help='first N frames per folder (0: all)')
     p.add_argument('--within', type=float, default=0.05,

@@ -127,12 +127,20 @@ class C2FSDF(nn.Module):
         x = torch.cat([g, queries, *self._guidance(queries, joints)], -1)
         return self.coarse_hand(x), self.coarse_object(x)
 
-    def encode(self, inputs: ModelInput) -> Encoding:
-        """Encoder, heads and (for point variants) the depth points' features."""
+    def encode(self, inputs: ModelInput, joints: torch.Tensor | None = None) -> Encoding:
+        """
+        Encoder, heads and (for point variants) the depth points' features.
+
+        ``joints`` (B, 21, 3), normalised, replace the joint head's prediction as the
+        decoders' guidance (joints measured by a hand detector); None: the joint head's.
+        """
         config = self.config
         depth = inputs.depth if config.uses_depth else None
         feature_map, global_feature = self.encoder(inputs.rgb, depth)
-        joints = self.joint_head(global_feature)
+        if joints is None:
+            joints = self.joint_head(global_feature)
+        elif joints.shape != (inputs.rgb.shape[0], NUM_JOINTS, 3):
+            raise ValueError(f'joints must be (B, {NUM_JOINTS}, 3), got {tuple(joints.shape)}')
         center = self.center_head(global_feature)
         heatmap = self.heatmap_head(global_feature)
         point_features = point_sdf = point_valid = None

@@ -79,7 +79,7 @@ class FinderConfig:
 
     detector: str = 'mediapipe'
     max_hands: int = 2
-    min_hand_score: float = 0.5
+    min_hand_score: float = 0.3
     skin_depth: SkinDepthConfig = field(default_factory=SkinDepthConfig)
 
     def __post_init__(self):

@@ -25,16 +25,24 @@ from c2f_sdf_ros.geometry.mesh import signed_distance
 from c2f_sdf_ros.geometry.rgbd import check_rgbd
 from c2f_sdf_ros.model.c2f_sdf import BRANCHES, C2FSDF, Encoding
 from c2f_sdf_ros.model.checkpoint import SHIPPED_WEIGHTS, load_model, resolve_device
-from c2f_sdf_ros.model.inputs import input_config, make_sample, model_input, to_camera
+from c2f_sdf_ros.model.inputs import (
+    input_config,
+    make_sample,
+    model_input,
+    normalise,
+    to_camera,
+)
 from c2f_sdf_ros.reconstruct import ser
 from c2f_sdf_ros.reconstruct.hand_finder import FinderConfig, HandFinder, HandSeed
+from c2f_sdf_ros.reconstruct.held_object import HeldObjectConfig, find_held_object
 from c2f_sdf_ros.reconstruct.meshing import dense_grid, field_meshes, narrow_band_grid
 
 # How the fine SDF is sampled: 'ser' (sparse, the node's default), 'dense' (every lattice
 # point, the reference) or 'narrow_band' (coarse lattice refined near the surface, what
 # evaluation meshes, as the reference code's second pass).
 LATTICES = ('ser', 'dense', 'narrow_band')
-STAGES = ('localise', 'encoder', 'coarse', 'queries', 'marching_cubes', 'contacts')
+STAGES = ('localise', 'encoder', 'coarse', 'queries', 'marching_cubes', 'object',
+          'contacts')
 # Contact.msg hand parts, from the joint a vertex is nearest to: wrist and the finger
 # bases are the palm, then each finger's own joints.
 PART_PALM, PART_THUMB, PART_INDEX, PART_MIDDLE, PART_RING, PART_LITTLE = range(6)
@@ -74,6 +82,14 @@ class ReconstructorConfig:
         Seeds the depth-point sampling, so a frame gives the same meshes every time.
     finder : FinderConfig
         Which hand detector, how many hands, the least score.
+    held_object : HeldObjectConfig or None
+        Check the object against the depth around the hand (the held cluster; nothing
+        held: no object); None keeps the model's object as it is (the papers' protocol).
+    guidance_min_depth : float
+        A detected hand farther than this (m) guides the decoders with its measured joints
+        instead of the joint head's: the shipped weights saw hands at 0.35-1.0 m only, and
+        beyond that their joint head is lost (docs/reconstruction.md has the measurements).
+        0: always the detector's joints; a large value: never.
 
     """
 
@@ -86,6 +102,8 @@ class ReconstructorConfig:
     bf16: bool = False
     seed: int = 0
     finder: FinderConfig = field(default_factory=FinderConfig)
+    held_object: HeldObjectConfig | None = field(default_factory=HeldObjectConfig)
+    guidance_min_depth: float = 1.0
 
     def __post_init__(self):
         if self.lattice not in LATTICES:
@@ -94,6 +112,8 @@ class ReconstructorConfig:
             raise ValueError(f'resolution must be in [8, 512], got {self.resolution}')
         if not 0 <= self.refine_iterations <= 10:
             raise ValueError('refine_iterations must be in [0, 10]')
+        if not self.guidance_min_depth >= 0:
+            raise ValueError(f'guidance_min_depth must be >= 0, got {self.guidance_min_depth}')
         if self.contact_distance < 0 or self.query_batch < 1:
             raise ValueError('contact_distance >= 0 and query_batch >= 1 required')
 
@@ -223,9 +243,13 @@ class Reconstructor:
         return to_camera(normalised, root, self.crop.norm_scale)
 
     @torch.no_grad()
-    def _encode(self, color, depth, camera, root, rng) -> Encoding:
+    def _encode(self, color, depth, camera, root, rng, joints=None) -> Encoding:
         sample = make_sample(color, depth, camera, root, self.crop, rng)
-        return self.model.encode(model_input(sample, self.device))
+        guidance = None
+        if joints is not None:   # measured joints guide the decoders instead of the head's
+            guidance = torch.from_numpy(normalise(joints, root, self.crop.norm_scale)).float()
+            guidance = guidance[None].to(self.device)
+        return self.model.encode(model_input(sample, self.device), guidance)
 
     def _query_fn(self, encoding: Encoding):
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16,
@@ -341,7 +365,10 @@ class Reconstructor:
         for _ in range(refine):
             encoding = self._encode(color, depth, camera, root, rng)
             root = self._to_camera(encoding.joints[0, 0].float().cpu().numpy(), root)
-        encoding = self._encode(color, depth, camera, root, rng)
+        guidance = None
+        if seed.detected_joints and root[2] > config.guidance_min_depth:
+            guidance = seed.joints
+        encoding = self._encode(color, depth, camera, root, rng, guidance)
         lap('encoder')
 
         joints = encoding.joints[0].float().cpu().numpy()
@@ -375,6 +402,10 @@ class Reconstructor:
         lap('marching_cubes')
 
         joints_cam = self._to_camera(joints, root)
+        if config.held_object is not None and object_mesh is not None:
+            object_mesh = find_held_object(depth, camera, hand_mesh, joints_cam, object_mesh,
+                                           config.held_object).mesh
+        lap('object')
         contacts = Contacts.empty()
         if hand_mesh is not None and object_mesh is not None:
             contacts = find_contacts(hand_mesh, object_mesh, joints_cam,

@@ -12,96 +12,32 @@ folder has:
   detected hand's joint centre lies within ``max_centre_error`` of the mesh's centre;
 - otherwise: the fraction of frames with a hand, and the sides reported.
 
-And the time of ``detect`` (detection and lifting) per frame, by image size. Frames are
-read here with PIL (this layer does not import ``c2f_sdf_ros.data``).
+And the time of ``detect`` (detection and lifting) per frame, by image size.
+``c2f-sdf bench-detector`` runs it; ``c2f-sdf eval-real`` scores the whole pipeline.
 """
 
 from __future__ import annotations
 
+import argparse
 from collections import Counter
 from collections.abc import Callable
 import json
 import os
 import pathlib
 import statistics
+import sys
 import time
 
 import numpy as np
-from PIL import Image
+import trimesh
 
+from c2f_sdf_ros.data.frame_folder import FrameFolder
+from c2f_sdf_ros.detect import make_detector
 from c2f_sdf_ros.detect.hands import DetectedHand, HandDetector
-from c2f_sdf_ros.geometry.camera import CameraIntrinsics, load_camera_yaml
-from c2f_sdf_ros.geometry.depth import depth_mm_to_m
+from c2f_sdf_ros.eval.real import FolderLabels
 
 DEFAULT_FOLDERS = ('cerd_kitchen_pour', 'irvl_fetch_whiteboard_eraser', 'irvl_fetch_pick_plush')
-_PLY_TYPES = {'char': 'i1', 'uchar': 'u1', 'short': 'i2', 'ushort': 'u2', 'int': 'i4',
-              'uint': 'u4', 'float': 'f4', 'double': 'f8', 'int8': 'i1', 'uint8': 'u1',
-              'int16': 'i2', 'uint16': 'u2', 'int32': 'i4', 'uint32': 'u4',
-              'float32': 'f4', 'float64': 'f8'}
-
-
-def read_ply_vertices(path: str | os.PathLike) -> np.ndarray:
-    """
-    Vertex positions (N, 3) float64 of a PLY file (ascii or binary, vertex element first).
-
-    Raises
-    ------
-    ValueError
-        If the file is not such a PLY (no vertex element first, list properties on it).
-
-    """
-    data = pathlib.Path(path).read_bytes()
-    end = data.find(b'end_header')
-    if not data.startswith(b'ply') or end < 0:
-        raise ValueError(f'{path}: not a PLY file')
-    header = data[:end].decode('ascii', 'replace').splitlines()
-    body = data[data.index(b'\n', end) + 1:]
-    fmt, count, props, element = None, 0, [], None
-    for line in header:
-        words = line.split()
-        if not words:
-            continue
-        if words[0] == 'format':
-            fmt = words[1]
-        elif words[0] == 'element':
-            element = words[1]
-            if element == 'vertex' and count == 0 and not props:
-                count = int(words[2])
-            elif count == 0:
-                raise ValueError(f'{path}: the vertex element must come first')
-        elif words[0] == 'property' and element == 'vertex':
-            if words[1] == 'list' or words[1] not in _PLY_TYPES:
-                raise ValueError(f'{path}: unsupported vertex property {line!r}')
-            props.append((words[2], _PLY_TYPES[words[1]]))
-    names = [name for name, _ in props]
-    if count <= 0 or not {'x', 'y', 'z'} <= set(names):
-        raise ValueError(f'{path}: no vertices with x, y, z')
-    if fmt == 'ascii':
-        rows = body.decode('ascii').split('\n')[:count]
-        table = np.array([[float(v) for v in row.split()[:len(props)]] for row in rows])
-        return table[:, [names.index(c) for c in 'xyz']].astype(np.float64)
-    if fmt not in ('binary_little_endian', 'binary_big_endian'):
-        raise ValueError(f'{path}: unknown PLY format {fmt!r}')
-    order = '<' if fmt == 'binary_little_endian' else '>'
-    dtype = np.dtype([(name, order + code) for name, code in props])
-    if len(body) < count * dtype.itemsize:
-        raise ValueError(f'{path}: truncated vertex data')
-    table = np.frombuffer(body, dtype=dtype, count=count)
-    return np.stack([table[c].astype(np.float64) for c in 'xyz'], axis=1)
-
-
-def read_frame(folder: pathlib.Path, frame_id: str,
-               camera: CameraIntrinsics) -> tuple[np.ndarray, np.ndarray]:
-    """Color (H, W, 3) uint8 and depth (H, W) float32 metres of one frame of a frame folder."""
-    with Image.open(folder / 'color' / f'{frame_id}.png') as image:
-        color = np.asarray(image.convert('RGB'))
-    with Image.open(folder / 'depth' / f'{frame_id}.png') as image:
-        depth_mm = np.asarray(image)
-    if depth_mm.dtype != np.uint16:
-        depth_mm = depth_mm.astype(np.uint16)  # PIL's mode I for 16-bit PNGs
-    if color.shape[:2] != (camera.height, camera.width) or depth_mm.shape != color.shape[:2]:
-        raise ValueError(f'{folder}/{frame_id}: image sizes do not match camera.yaml')
-    return color, depth_mm_to_m(depth_mm)
+DEFAULT_ROOT = pathlib.Path(__file__).resolve().parents[3] / 'shared' / 'real'
 
 
 def _centre_in(hand: DetectedHand, box) -> bool:
@@ -138,25 +74,20 @@ def benchmark_folder(folder: str | os.PathLike, detector: HandDetector, *,
         ``pseudo_gt``/``within``/``centre_errors_cm`` (hand_pseudo_gt); ``with_hand``.
 
     """
-    folder = pathlib.Path(folder)
-    camera = load_camera_yaml(folder / 'camera.yaml')
-    ids = sorted({p.stem for p in (folder / 'color').glob('*.png')}
-                 & {p.stem for p in (folder / 'depth').glob('*.png')})
-    if not ids:
-        raise ValueError(f'{folder}: no frames')
-    labels = None
-    if (folder / 'labels.json').is_file():
-        labels = json.loads((folder / 'labels.json').read_text())['frames']
-    gt_dir = folder / 'hand_pseudo_gt'
-    for frame_id in ids[:warmup]:
-        detector.detect(*read_frame(folder, frame_id, camera), camera)
+    frames = FrameFolder(folder)
+    folder, camera, ids = frames.root, frames.camera, frames.ids
+    labels = FolderLabels.read(folder)
+    for index in range(min(warmup, len(ids))):
+        frame = frames.read(index)
+        detector.detect(frame.color, frame.depth, camera)
     stats = {'frames': len(ids), 'ms': [], 'size': camera.size, 'sides': Counter(),
              'dropped': Counter(), 'with_hand': 0, 'labelled': 0, 'found': 0,
              'empty_frames': 0, 'hands_on_empty': 0, 'extra': 0, 'side_correct': 0,
              'side_checked': 0, 'pseudo_gt': 0, 'within': 0, 'centre_errors_cm': []}
     detailed = hasattr(detector, 'detect_with_reasons')
-    for frame_id in ids:
-        color, depth = read_frame(folder, frame_id, camera)
+    for index, frame_id in enumerate(ids):
+        frame = frames.read(index)
+        color, depth = frame.color, frame.depth
         start = time.perf_counter()
         if detailed:
             hands, dropped = detector.detect_with_reasons(color, depth, camera)
@@ -166,8 +97,8 @@ def benchmark_folder(folder: str | os.PathLike, detector: HandDetector, *,
         stats['dropped'].update(dropped)
         stats['sides'].update(h.side for h in hands)
         stats['with_hand'] += bool(hands)
-        if labels is not None and frame_id in labels:
-            boxes = labels[frame_id].get('hands', [])
+        if frame_id in labels.boxes:
+            boxes = labels.boxes[frame_id]
             if not boxes:
                 stats['empty_frames'] += 1
                 stats['hands_on_empty'] += len(hands)
@@ -181,10 +112,10 @@ def benchmark_folder(folder: str | os.PathLike, detector: HandDetector, *,
             if boxes:
                 stats['extra'] += sum(not any(_centre_in(h, b['box_xyxy']) for b in boxes)
                                       for h in hands)
-        gt_path = gt_dir / f'{frame_id}.ply'
-        if gt_path.is_file():
+        if frame_id in labels.pseudo_gt:
             stats['pseudo_gt'] += 1
-            centre = read_ply_vertices(gt_path).mean(axis=0)
+            centre = np.asarray(trimesh.load(labels.pseudo_gt[frame_id], process=False)
+                                .vertices, float).mean(axis=0)
             errors = [float(np.linalg.norm(h.centre - centre)) for h in hands]
             if errors:
                 stats['centre_errors_cm'].append(100.0 * min(errors))
@@ -249,15 +180,13 @@ def benchmark_detector(real_root: str | os.PathLike, detector: HandDetector | No
             raise FileNotFoundError(f'{root / name} is not a frame folder')
     own = detector is None
     if own:
-        from c2f_sdf_ros.detect import make_detector
-
         detector = make_detector('mediapipe', **(detector_options or {}))
     out(f'hand detector {type(detector).__name__} '
         f'{json.dumps(detector_options or {}, sort_keys=True)}')
     try:
         results = {name: benchmark_folder(root / name, detector, out=out) for name in folders}
     finally:
-        if own and hasattr(detector, 'close'):
+        if own:
             detector.close()
     by_size: dict[tuple[int, int], list[float]] = {}
     for stats in results.values():
@@ -266,3 +195,21 @@ def benchmark_detector(real_root: str | os.PathLike, detector: HandDetector | No
         out(f'{w}x{h}: {len(ms)} frames, detect+lift median {statistics.median(ms):.1f} ms, '
             f'mean {statistics.fmean(ms):.1f}, p90 {float(np.percentile(ms, 90)):.1f}')
     return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``c2f-sdf bench-detector [ROOT]``: detection + lifting on real frames; exit status."""
+    p = argparse.ArgumentParser(prog='c2f-sdf bench-detector', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('root', nargs='?', default=str(DEFAULT_ROOT),
+                   help='folder of real frame folders (default: ../shared/real)')
+    p.add_argument('--folders', default='', help='comma-separated folder names (default: '
+                   + ', '.join(DEFAULT_FOLDERS) + ' where present)')
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    folders = tuple(f for f in args.folders.split(',') if f) or None
+    try:
+        benchmark_detector(args.root, folders=folders)
+    except (FileNotFoundError, ValueError, ImportError) as error:
+        print(f'c2f-sdf bench-detector: error: {error}', file=sys.stderr)
+        return 2
+    return 0
