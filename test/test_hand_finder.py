@@ -1,5 +1,6 @@
 """The pipeline's hand finder: a real detector by default, several hands, no hand -> none."""
 
+from dataclasses import replace
 import logging
 
 import numpy as np
@@ -59,7 +60,9 @@ def test_without_mediapipe_the_fallback_runs_with_one_warning(monkeypatch, caplo
 
 def test_two_hands_are_reconstructed_each_in_its_crop_with_its_side(reconstructor):
     frame = two_hand_frame()
-    result = reconstructor.reconstruct_frame(frame.color, frame.depth, frame.camera.K)
+    # Without the depth registration, which moves the result onto the measured surface.
+    unaligned = reconstructor.with_config(replace(reconstructor.config, depth_align=False))
+    result = unaligned.reconstruct_frame(frame.color, frame.depth, frame.camera.K)
     assert sorted(hand.side for hand in result.hands) == ['left', 'right']
     half = frame.camera.width // 2
     for hand in result.hands:

@@ -32,7 +32,7 @@ def train_and_eval(tmp_path, dataset, *source_args):
                      '--threads', '1', '--quiet', '--json')
     assert scored.returncode == 0, scored.stderr
     metrics = json.loads(scored.stdout)
-    assert set(metrics) == {'paper', 'deployable'}
+    assert set(metrics) == {'paper', 'deployable', 'ceiling'}
     assert metrics['paper']['frames'] == 1
     assert all(key in metrics['paper'] for key in ('cd_h', 'f_h@1', 'f_h@5', 'cd_o', 'f_o@5',
                                                    'f_o@10'))

@@ -1,5 +1,6 @@
 """The frame-to-mesh pipeline without ROS: SER, localisation, contacts, overlay, checks."""
 
+import json
 import pathlib
 
 import numpy as np
@@ -245,6 +246,15 @@ def test_overlay_draws_where_the_mesh_projects():
         overlay_meshes(color, CAMERA, [], alpha=2.0)
 
 
+# F-score at 5 mm that the shipped model clears on bundled frame 1 and a blob does not.
+BLOB_BOUND = 0.30
+
+
+def hand_f_score(mesh, truth, samples=10000):
+    return metrics.f_score(metrics.sample_surface(mesh, samples, 1),
+                           metrics.sample_surface(truth, samples, 0), 0.005)
+
+
 @pytest.fixture(scope='module')
 def reconstructor():
     return Reconstructor(None, 'cpu', ReconstructorConfig(resolution=64))
@@ -258,14 +268,20 @@ def test_reconstructor_on_a_bundled_frame(reconstructor):
     assert result.hand_mesh is not None and len(result.hand_mesh.faces) > 100
     assert result.joints.shape == (21, 3) and result.root.shape == (3,)
     assert set(result.timings) == {'localise', 'encoder', 'coarse', 'queries',
-                                   'marching_cubes', 'contacts'}
+                                   'marching_cubes', 'object', 'contacts'}
     assert 0 < result.queries < 64 ** 3
     truth = trimesh.load(SAMPLE / 'mesh' / f'{frames.ids[1]}_hand.ply', process=False)
-    # Camera frame, metres: the mesh sits on the true hand (loose: the shipped weights
-    # are CPU-trained; docs/benchmarks.md has the measured accuracy).
-    distance = metrics.nearest_distances(result.hand_mesh.vertices,
-                                         metrics.sample_surface(truth, 20000, 0))
-    assert np.median(distance) < 0.05
+    true_root = np.array(json.loads((SAMPLE / 'meta' / f'{frames.ids[1]}.json').read_text())
+                         ['hand_root'])
+    # Camera frame, metres: the mesh has the true hand's shape, which a blob has not. A
+    # one-way distance cannot tell (a 3 cm sphere at the root has a median of 0.6 cm to the
+    # hand, the model 0.8 cm); the F-score at 5 mm needs both precision and the fingers'
+    # recall. Measured on this frame: the model 0.37-0.39 (localiser or true root), a
+    # sphere of any radius (1-8 cm) at the true or predicted root at most 0.22.
+    assert hand_f_score(result.hand_mesh, truth) >= BLOB_BOUND
+    for center in (result.root, true_root):
+        blob = trimesh.creation.icosphere(3, 0.03).apply_translation(center)
+        assert hand_f_score(blob, truth) < BLOB_BOUND - 0.05
     again = reconstructor.reconstruct(frame.color, frame.depth, frames.camera.K)
     assert np.array_equal(again.hand_mesh.vertices, result.hand_mesh.vertices)
 

@@ -21,7 +21,6 @@ import torch
 import trimesh
 
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
-from c2f_sdf_ros.geometry.mesh import signed_distance
 from c2f_sdf_ros.geometry.rgbd import check_rgbd
 from c2f_sdf_ros.model.c2f_sdf import BRANCHES, C2FSDF, Encoding
 from c2f_sdf_ros.model.checkpoint import SHIPPED_WEIGHTS, load_model, resolve_device
@@ -33,24 +32,37 @@ from c2f_sdf_ros.model.inputs import (
     to_camera,
 )
 from c2f_sdf_ros.reconstruct import ser
+
+# Contacts live in reconstruct/contacts.py; the part names stay importable from here.
+from c2f_sdf_ros.reconstruct.contacts import (  # noqa: F401
+    JOINT_PARTS,
+    PART_INDEX,
+    PART_LITTLE,
+    PART_MIDDLE,
+    PART_PALM,
+    PART_RING,
+    PART_THUMB,
+    Contacts,
+    find_contacts,
+    lattice_cell,
+)
+from c2f_sdf_ros.reconstruct.depth_align import depth_offset, ray_shift
 from c2f_sdf_ros.reconstruct.hand_finder import FinderConfig, HandFinder, HandSeed
 from c2f_sdf_ros.reconstruct.held_object import HeldObjectConfig, find_held_object
-from c2f_sdf_ros.reconstruct.meshing import dense_grid, field_meshes, narrow_band_grid
+from c2f_sdf_ros.reconstruct.meshing import (
+    dense_grid,
+    field_meshes,
+    narrow_band_grid,
+    tight_box_meshes,
+)
 
 # How the fine SDF is sampled: 'ser' (sparse, the node's default), 'dense' (every lattice
-# point, the reference) or 'narrow_band' (coarse lattice refined near the surface, what
-# evaluation meshes, as the reference code's second pass).
-LATTICES = ('ser', 'dense', 'narrow_band')
+# point, the reference), 'narrow_band' (coarse lattice refined near the surface) or
+# 'tight' (narrow band, then a second pass over the tight box of each inside, as the
+# reference code evaluates).
+LATTICES = ('ser', 'dense', 'narrow_band', 'tight')
 STAGES = ('localise', 'encoder', 'coarse', 'queries', 'marching_cubes', 'object',
           'contacts')
-# Contact.msg hand parts, from the joint a vertex is nearest to: wrist and the finger
-# bases are the palm, then each finger's own joints.
-PART_PALM, PART_THUMB, PART_INDEX, PART_MIDDLE, PART_RING, PART_LITTLE = range(6)
-JOINT_PARTS = np.array([PART_PALM, PART_THUMB, PART_THUMB, PART_THUMB, PART_THUMB,
-                        PART_PALM, PART_INDEX, PART_INDEX, PART_INDEX,
-                        PART_PALM, PART_MIDDLE, PART_MIDDLE, PART_MIDDLE,
-                        PART_PALM, PART_RING, PART_RING, PART_RING,
-                        PART_PALM, PART_LITTLE, PART_LITTLE, PART_LITTLE])
 
 
 @dataclass(frozen=True)
@@ -65,14 +77,19 @@ class ReconstructorConfig:
         heatmap size).
     lattice : str
         One of ``LATTICES``: 'ser' sparse queries, 'dense' the whole lattice,
-        'narrow_band' the evaluation's coarse-to-fine lattice.
+        'narrow_band' a coarse-to-fine lattice, 'tight' that plus a second pass over the
+        tight box of each surface's inside (what the papers' evaluation meshes).
     ser : SerConfig
         SER settings.
     refine_iterations : int
         Extra encoder passes that move the crop onto the predicted wrist, for a hand whose
         root is a guess (the skin/depth fallback); a detector's measured wrist is kept.
     contact_distance : float
-        Hand vertices within this distance (m) of the object surface are contacts.
+        Contact distance (m) on exact surfaces (``reconstruct.contacts.find_contacts``).
+    contact_cells : float
+        Reconstruction error allowed on top of it, in lattice cells (5.1 mm each at 128):
+        a hand part is in contact when its reconstructed surface comes within
+        ``contact_distance + contact_cells * cell`` of the object's (docs/reconstruction.md).
     query_batch : int
         SDF queries per model call.
     bf16 : bool
@@ -90,6 +107,9 @@ class ReconstructorConfig:
         instead of the joint head's: the shipped weights saw hands at 0.35-1.0 m only, and
         beyond that their joint head is lost (docs/reconstruction.md has the measurements).
         0: always the detector's joints; a large value: never.
+    depth_align : bool
+        Move each hand, then its object, along the viewing ray onto the depth measured on
+        it (``reconstruct.depth_align``); the papers' protocol turns it off.
 
     """
 
@@ -98,12 +118,14 @@ class ReconstructorConfig:
     ser: ser.SerConfig = field(default_factory=ser.SerConfig)
     refine_iterations: int = 2
     contact_distance: float = 0.005
+    contact_cells: float = 5.0
     query_batch: int = 32768
     bf16: bool = False
     seed: int = 0
     finder: FinderConfig = field(default_factory=FinderConfig)
     held_object: HeldObjectConfig | None = field(default_factory=HeldObjectConfig)
     guidance_min_depth: float = 1.0
+    depth_align: bool = True
 
     def __post_init__(self):
         if self.lattice not in LATTICES:
@@ -116,25 +138,9 @@ class ReconstructorConfig:
             raise ValueError(f'guidance_min_depth must be >= 0, got {self.guidance_min_depth}')
         if self.contact_distance < 0 or self.query_batch < 1:
             raise ValueError('contact_distance >= 0 and query_batch >= 1 required')
+        if not 0 <= self.contact_cells <= 20:
+            raise ValueError(f'contact_cells must be in [0, 20], got {self.contact_cells}')
 
-
-
-@dataclass
-class Contacts:
-    """Hand vertices touching the object (camera frame)."""
-
-    positions: np.ndarray   # (C, 3) metres
-    normals: np.ndarray     # (C, 3) outward hand normals
-    distances: np.ndarray   # (C,) signed distance to the object surface (m; < 0 inside)
-    parts: np.ndarray       # (C,) uint8 Contact.msg PART_*
-
-    @classmethod
-    def empty(cls) -> Contacts:
-        """No contacts."""
-        return cls(np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0), np.zeros(0, np.uint8))
-
-    def __len__(self) -> int:
-        return len(self.positions)
 
 
 @dataclass
@@ -386,7 +392,12 @@ class Reconstructor:
         lap('coarse')
 
         query = self._query_fn(encoding)
-        if mask is not None:
+        meshes = None
+        if config.lattice == 'tight':
+            meshes, count = tight_box_meshes(query, 2, config.resolution,
+                                             start=min(32, config.resolution),
+                                             batch=config.query_batch, device=self.device)
+        elif mask is not None:
             values, count = ser.sparse_grid(query, mask, config.resolution, config.ser,
                                             config.query_batch, device=self.device)
         elif config.lattice == 'narrow_band':
@@ -398,18 +409,38 @@ class Reconstructor:
                                        self.device)
         lap('queries')
 
-        hand_mesh, object_mesh = field_meshes(values, lambda v: self._to_camera(v, root))
+        if meshes is None:
+            hand_mesh, object_mesh = field_meshes(values, lambda v: self._to_camera(v, root))
+        else:
+            hand_mesh, object_mesh = (
+                None if mesh is None else trimesh.Trimesh(
+                    self._to_camera(mesh.vertices, root), mesh.faces, process=False)
+                for mesh in meshes)
         lap('marching_cubes')
 
+        object_shift = np.zeros(3)
+        if config.depth_align and hand_mesh is not None:
+            # Move the reconstruction (its root) along the viewing ray onto the measured
+            # hand surface; the object moves with it until it is registered on its own.
+            shift = ray_shift(hand_mesh.vertices, -depth_offset(hand_mesh, depth, camera))
+            root = root + shift
+            for mesh in (hand_mesh, object_mesh):
+                if mesh is not None:
+                    mesh.apply_translation(shift)
         joints_cam = self._to_camera(joints, root)
         if config.held_object is not None and object_mesh is not None:
             object_mesh = find_held_object(depth, camera, hand_mesh, joints_cam, object_mesh,
                                            config.held_object).mesh
+        if config.depth_align and object_mesh is not None:
+            object_shift = ray_shift(object_mesh.vertices,
+                                     -depth_offset(object_mesh, depth, camera))
+            object_mesh.apply_translation(object_shift)
         lap('object')
         contacts = Contacts.empty()
         if hand_mesh is not None and object_mesh is not None:
+            cell = lattice_cell(config.resolution, self.crop.norm_scale)
             contacts = find_contacts(hand_mesh, object_mesh, joints_cam,
-                                     config.contact_distance)
+                                     config.contact_distance, config.contact_cells * cell)
         lap('contacts')
 
         hand_points = object_points = np.zeros((0, 3))
@@ -421,36 +452,8 @@ class Reconstructor:
                 points[point_sdf[:, 1] <= config.ser.object_point_sdf], root)
             object_confidence = float(len(object_points) / max(1, len(points)))
         return Reconstruction(
-            True, hand_mesh, object_mesh, joints_cam, root, self._to_camera(center, root),
+            True, hand_mesh, object_mesh, joints_cam, root,
+            self._to_camera(center, root) + object_shift,
             contacts, seed.score if hand_mesh is not None else 0.0,
             object_confidence if object_mesh is not None else 0.0,
             hand_points, object_points, seed, timings, count)
-
-
-def find_contacts(hand: trimesh.Trimesh, obj: trimesh.Trimesh, joints: np.ndarray,
-                  distance: float) -> Contacts:
-    """
-    Hand vertices within ``distance`` (m) of the object surface, or inside it.
-
-    Parameters
-    ----------
-    hand, obj : trimesh.Trimesh
-        Meshes in one frame (metres).
-    joints : (21, 3) array
-        Hand joints in that frame; a contact belongs to the part of its nearest joint.
-    distance : float
-        Contact distance (m).
-
-    Returns
-    -------
-    Contacts
-
-    """
-    vertices = np.asarray(hand.vertices, float)
-    signed = signed_distance(obj, vertices)
-    touching = signed <= distance
-    if not touching.any():
-        return Contacts.empty()
-    nearest = np.linalg.norm(vertices[touching, None] - joints[None], axis=-1).argmin(1)
-    return Contacts(vertices[touching], np.asarray(hand.vertex_normals)[touching],
-                    signed[touching], JOINT_PARTS[nearest].astype(np.uint8))

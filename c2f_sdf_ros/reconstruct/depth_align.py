@@ -1,0 +1,82 @@
+"""
+Register a reconstructed hand to the depth the camera measured on it.
+
+The model places the hand relative to its crop root; on real frames that placement is off
+along the viewing ray by a centimetre or two (the detected wrist lies on the skin, the
+model's root inside the wrist; the joint head has its own bias). The depth image measures
+the visible hand surface directly, so the offset is observable: render the hand mesh into
+the camera around the detected hand, compare with the observed depth where both exist,
+and move the reconstruction along the viewing ray by the median difference. Pixels where
+the difference is large are something else in front of or behind the hand (the held
+object, the background) and are left out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import trimesh
+
+from c2f_sdf_ros.geometry.camera import CameraIntrinsics
+from c2f_sdf_ros.geometry.render import render_meshes
+
+
+def depth_offset(mesh: trimesh.Trimesh, depth: np.ndarray, camera: CameraIntrinsics,
+                 max_gap: float = 0.04, min_pixels: int = 30) -> float:
+    """
+    Median (rendered - observed) depth (m) over the pixels where ``mesh`` is seen.
+
+    Parameters
+    ----------
+    mesh : trimesh.Trimesh
+        A surface in the camera optical frame (m).
+    depth : (H, W) float
+        Observed depth (m), 0 where missing, aligned to ``camera``.
+    camera : CameraIntrinsics
+        Intrinsics of ``depth``.
+    max_gap : float
+        Pixels whose difference exceeds this (m) are other surfaces and are ignored.
+    min_pixels : int
+        Fewer agreeing pixels than this: no estimate (0.0).
+
+    Returns
+    -------
+    float: positive when the mesh lies behind the observed surface.
+
+    """
+    if depth.shape != (camera.height, camera.width):
+        raise ValueError(f'depth {depth.shape} does not match the camera '
+                         f'{camera.height}x{camera.width}')
+    if max_gap <= 0 or min_pixels < 1:
+        raise ValueError('max_gap must be > 0 and min_pixels >= 1')
+    vertices = np.asarray(mesh.vertices, float)
+    pixels = camera.project(vertices[vertices[:, 2] > 1e-3])
+    if len(pixels) == 0:
+        return 0.0
+    # Render only the box the mesh projects to (a few hundred pixels a side at most).
+    u0, v0 = np.clip(np.floor(pixels.min(0)).astype(int) - 1, 0, None)
+    u1 = min(int(np.ceil(pixels[:, 0].max())) + 2, camera.width)
+    v1 = min(int(np.ceil(pixels[:, 1].max())) + 2, camera.height)
+    if u1 <= u0 or v1 <= v0:
+        return 0.0
+    window = CameraIntrinsics(u1 - u0, v1 - v0, camera.fx, camera.fy, camera.cx - u0,
+                              camera.cy - v0)
+    view = render_meshes([mesh], window)
+    observed = depth[v0:v1, u0:u1]
+    both = (view.index == 0) & (observed > 0)
+    gap = view.depth[both] - observed[both]
+    gap = gap[np.abs(gap) < max_gap]
+    if len(gap) < min_pixels:
+        return 0.0
+    return float(np.median(gap))
+
+
+def ray_shift(points: np.ndarray, offset_z: float) -> np.ndarray:
+    """
+    The (3,) translation that moves ``points`` (N, 3) by ``offset_z`` in depth.
+
+    Along the viewing ray through their centre, so their image stays where it is.
+    """
+    centre = np.asarray(points, float).reshape(-1, 3).mean(0)
+    if centre[2] <= 0:
+        raise ValueError('the points must lie in front of the camera')
+    return offset_z * centre / centre[2]
