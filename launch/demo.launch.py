@@ -2,6 +2,9 @@
 The demo with RViz: replay the bundled frames into the reconstruction node.
 
     ros2 launch c2f_sdf_ros demo.launch.py [frames_dir:=/path/to/frames]
+
+The replay camera publishes under /camera/camera as a RealSense does and the node's outputs
+go to /c2f_sdf, as with reconstruction.launch.py, so RViz shows them with the same config.
 """
 
 from launch import LaunchDescription
@@ -9,7 +12,11 @@ from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 
 from c2f_sdf_ros.ros.launch_helpers import (
+    RECONSTRUCTION_NAMESPACE,
     argument,
+    camera_arguments,
+    camera_remappings,
+    fastdds_profile,
     namespace_argument,
     package_node,
     params_file_argument,
@@ -26,14 +33,22 @@ def generate_launch_description():
         DeclareLaunchArgument('rate', default_value='0.5',
                               description='Replay rate (Hz); keep it within what the node '
                                           'sustains (see docs/benchmarks.md).'),
-        namespace_argument('c2f_demo', 'Namespace of both nodes.'),
+        *camera_arguments('Namespace of the replayed camera topics (as a RealSense).'),
+        namespace_argument(RECONSTRUCTION_NAMESPACE, 'Namespace of the reconstruction node.'),
         params_file_argument('reconstruction.yaml',
                              'YAML with the reconstruction node parameters.'),
+        DeclareLaunchArgument('detector', default_value='skin_depth',
+                              choices=['mediapipe', 'skin_depth'],
+                              description='Hand detector; the bundled frames are renders '
+                                          'MediaPipe does not detect: skin_depth.'),
+        *fastdds_profile(),
         package_node('replay_camera_node', 'replay_camera', [{
             'frames_dir': argument('frames_dir', str),
             'rate': argument('rate', float),
-        }]),
+        }], namespace='camera_namespace'),
         package_node('reconstruction_node', 'hand_object_reconstruction',
-                     [LaunchConfiguration('params_file')]),
+                     [LaunchConfiguration('params_file'),
+                      {'detector': argument('detector', str)}],
+                     remappings=camera_remappings()),
         *rviz('true'),
     ])

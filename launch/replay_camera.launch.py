@@ -9,16 +9,16 @@ anything launched for a live RealSense runs unchanged on a replay.
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 
 from c2f_sdf_ros.ros.launch_helpers import (
     BOOLEAN,
     argument,
+    fastdds_profile,
     namespace_argument,
     package_node,
     params_file_argument,
-    share_path,
 )
 
 
@@ -37,11 +37,7 @@ def generate_launch_description():
                               description='Reliability of the published topics.'),
         params_file_argument('replay_camera.yaml',
                              'YAML with the remaining replay_camera parameters.'),
-        DeclareLaunchArgument(
-            'fastdds_profile', default_value=share_path('config', 'fastdds_localhost.xml'),
-            description='Fast DDS profile for the node (16 MiB shared memory for images).'),
-        SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE',
-                               LaunchConfiguration('fastdds_profile')),
+        *fastdds_profile(),
         package_node('replay_camera_node', 'replay_camera', [
             LaunchConfiguration('params_file'), {
                 'frames_dir': argument('frames_dir', str),

@@ -4,7 +4,7 @@ Check an RGB-D camera as the reconstruction node will read it: rate, latency, dr
 Defaults are the RealSense driver's topics (start it with align_depth.enable:=true):
 
     ros2 launch realsense2_camera rs_launch.py align_depth.enable:=true
-    ros2 launch c2f_sdf_ros rgbd_monitor.launch.py launch_rviz:=true
+    ros2 launch c2f_sdf_ros rgbd_monitor.launch.py rviz:=true
 
 Results go to the log and /diagnostics (rqt_runtime_monitor shows them).
 """
@@ -16,6 +16,8 @@ from launch.substitutions import LaunchConfiguration
 from c2f_sdf_ros.ros.launch_helpers import (
     BOOLEAN,
     argument,
+    camera_arguments,
+    camera_remappings,
     namespace_argument,
     package_node,
     params_file_argument,
@@ -25,14 +27,7 @@ from c2f_sdf_ros.ros.launch_helpers import (
 
 def generate_launch_description():
     return LaunchDescription([
-        DeclareLaunchArgument('color_topic', default_value='/camera/camera/color/image_raw',
-                              description='Color image topic.'),
-        DeclareLaunchArgument(
-            'depth_topic', default_value='/camera/camera/aligned_depth_to_color/image_raw',
-            description='Depth image aligned to color (16UC1 mm or 32FC1 m).'),
-        DeclareLaunchArgument('camera_info_topic',
-                              default_value='/camera/camera/color/camera_info',
-                              description='camera_info of the color camera.'),
+        *camera_arguments('Namespace of the camera driver (RealSense: /camera/camera).'),
         namespace_argument('', 'Namespace of the monitor node.'),
         DeclareLaunchArgument('qos_reliability', default_value='reliable',
                               choices=['reliable', 'best_effort'],
@@ -51,10 +46,6 @@ def generate_launch_description():
                 'sync_slop': argument('sync_slop', float),
                 'exact_sync': argument('exact_sync', bool),
             }],
-            remappings=[
-                ('color/image_raw', LaunchConfiguration('color_topic')),
-                ('aligned_depth_to_color/image_raw', LaunchConfiguration('depth_topic')),
-                ('color/camera_info', LaunchConfiguration('camera_info_topic')),
-            ]),
+            remappings=camera_remappings()),
         *rviz('false'),
     ])

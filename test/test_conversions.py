@@ -346,3 +346,136 @@ def test_mesh_without_triangles_round_trips_from_a_plain_empty_list():
     msg = mesh_to_msg(np.zeros((2, 3)), [])
     vertices, faces = mesh_from_msg(msg)
     assert vertices.shape == (2, 3) and faces.shape == (0, 3)
+
+
+# -- cdr: messages serialized from numpy arrays ---------------------------------------------
+def _same_wire_content(message):
+    """cdr.serialize writes what rclpy writes (compared decoded: rclpy pads with garbage)."""
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    from c2f_sdf_ros.ros import cdr
+
+    ours, theirs = cdr.serialize(message), serialize_message(message)
+    assert ours[:4] == theirs[:4] == cdr.CDR_LE_HEADER
+    assert 0 <= len(theirs) - len(ours) <= 7
+    assert deserialize_message(ours, type(message)) == deserialize_message(theirs, type(message))
+
+
+def test_cdr_matches_rclpy_on_every_field_kind():
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+    from visualization_msgs.msg import Marker, MarkerArray
+
+    from c2f_sdf_ros.msg import Contact, HandObjectReconstruction, HandReconstruction
+
+    marker = Marker(ns='hand', id=-3, type=Marker.TRIANGLE_LIST, text='ü', frame_locked=True)
+    marker.points = points_from_array(np.random.default_rng(0).normal(size=(5, 3)))
+    marker.texture.data = bytes(range(7))        # uint8[] after a string: alignment
+    marker.mesh_file.data = [1, 2, 3]
+    message = HandObjectReconstruction(sdf_query_count=2**40)
+    message.hands = [HandReconstruction(side=HandReconstruction.SIDE_LEFT, confidence=0.25,
+                                        mesh=mesh_to_msg(np.eye(3), [[0, 1, 2]]))]
+    message.contacts = [Contact(distance=-0.002, hand_part=Contact.PART_THUMB)]
+    status = DiagnosticStatus(level=DiagnosticStatus.WARN, name='a', message='b',
+                              values=[KeyValue(key='k', value='v')])
+    info = intrinsics_to_camera_info(CAMERA)
+    for msg in (Header(frame_id='x'), Marker(), MarkerArray(markers=[marker, Marker(), marker]),
+                message, DiagnosticArray(status=[status, status]), info,
+                numpy_to_image(random_image('16UC1'), '16UC1'),
+                numpy_to_image(random_image('rgb8'), 'rgb8')):
+        _same_wire_content(msg)
+
+
+def test_cdr_packed_mesh_is_the_plain_mesh():
+    from rclpy.serialization import deserialize_message
+
+    from c2f_sdf_ros.ros import cdr
+
+    sphere = trimesh.creation.icosphere(subdivisions=2)
+    packed = mesh_to_msg(sphere.vertices, sphere.faces, packed=True)
+    assert isinstance(packed.vertices, cdr.Packed) and len(packed.vertices) == 0
+    plain = mesh_to_msg(sphere.vertices, sphere.faces)
+    assert deserialize_message(cdr.serialize(packed), Mesh) == plain
+    vertices, faces = mesh_from_msg(packed)
+    np.testing.assert_array_equal(vertices, sphere.vertices)
+    np.testing.assert_array_equal(faces, sphere.faces)
+    assert cdr.unpack(packed) == plain
+    empty = mesh_to_msg(np.zeros((0, 3)), np.zeros((0, 3), np.int64), packed=True)
+    assert deserialize_message(cdr.serialize(empty), Mesh) == Mesh()
+
+
+def test_cdr_flat_layouts_and_refusals():
+    from c2f_sdf_ros.msg import Contact
+    from c2f_sdf_ros.ros import cdr
+
+    assert cdr.flat_layout(Point) == ('d', 3)
+    assert cdr.flat_layout(MeshTriangle) == ('I', 3)
+    assert cdr.flat_layout(Contact) is None      # mixed types
+    bad = Mesh(vertices=cdr.Packed(np.zeros((4, 2))))
+    with pytest.raises(ValueError, match=r'\(N, 3\)'):
+        cdr.serialize(bad)
+
+
+# -- one RGB-D frame from messages: robustness ------------------------------------------------
+def _triple(depth_m, depth_encoding='16UC1', size=(8, 6)):
+    width, height = size
+    camera = CameraIntrinsics(width, height, 10.0, 10.0, width / 2, height / 2)
+    color = numpy_to_image(np.full((height, width, 3), 120, np.uint8), 'rgb8')
+    if depth_encoding == '16UC1':
+        depth = numpy_to_image(np.rint(depth_m * 1000).astype(np.uint16), '16UC1')
+    else:
+        depth = numpy_to_image(depth_m.astype(np.float32), '32FC1')
+    return color, depth, intrinsics_to_camera_info(camera)
+
+
+def test_float_depth_in_millimetres_is_converted_with_a_warning():
+    from c2f_sdf_ros.ros.rgbd_frame import frame_from_messages
+
+    depth_m = np.full((6, 8), 0.6)
+    depth_m[0, :3] = 0.0
+    metres = frame_from_messages(*_triple(depth_m, '32FC1'), warnings=(warnings := []))
+    assert warnings == []
+    millimetres = frame_from_messages(*_triple(depth_m * 1000, '32FC1'), warnings=warnings)
+    np.testing.assert_allclose(millimetres.depth, metres.depth, rtol=1e-6)
+    [(key, text)] = warnings
+    assert key == 'float_depth_in_mm'
+    assert 'looks like millimetres' in text and 'median valid value 600.0' in text
+
+
+def test_float_depth_in_millimetres_rejected_by_parameter():
+    from c2f_sdf_ros.ros.rgbd_frame import FrameRejected, frame_from_messages
+
+    with pytest.raises(FrameRejected, match='looks like millimetres') as error:
+        frame_from_messages(*_triple(np.full((6, 8), 600.0), '32FC1'), 'reject')
+    assert error.value.reason == 'depth_encoding'
+    # 16UC1 is millimetres by definition: never taken for a unit mistake.
+    frame_from_messages(*_triple(np.full((6, 8), 30.0)), 'reject')
+
+
+@pytest.mark.parametrize('which', ['color', 'depth', 'both'])
+def test_zero_size_image_is_malformed_not_camera_info(which):
+    from c2f_sdf_ros.ros.rgbd_frame import FrameRejected, frame_from_messages
+
+    color, depth, info = _triple(np.full((6, 8), 0.5))
+    if which in ('color', 'both'):
+        color = Image(encoding='rgb8')
+    if which in ('depth', 'both'):
+        depth = Image(encoding='16UC1')
+    info.width = info.height = 0     # a 0x0 camera_info too: still the image's fault
+    with pytest.raises(FrameRejected, match='0x0') as error:
+        frame_from_messages(color, depth, info)
+    assert error.value.reason == 'malformed_image'
+
+
+def test_keyed_throttle_keeps_a_rare_reason_visible():
+    from c2f_sdf_ros.ros.diagnostics import KeyedThrottle
+
+    now = [0.0]
+    throttle = KeyedThrottle(5.0, clock=lambda: now[0])
+    logged = []
+    for step in range(100):           # 'size_mismatch' every 0.1 s, 'camera_info' twice
+        now[0] = step * 0.1
+        for reason in ['size_mismatch'] + (['camera_info'] if step in (3, 70) else []):
+            if throttle.ready(reason):
+                logged.append((round(now[0], 1), reason))
+    assert logged == [(0.0, 'size_mismatch'), (0.3, 'camera_info'), (5.0, 'size_mismatch'),
+                      (7.0, 'camera_info')]

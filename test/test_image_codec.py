@@ -1,4 +1,4 @@
-"""Raw sensor_msgs/Image buffers <-> numpy (c2f_sdf_ros.ros.image_codec), no ROS needed."""
+"""Raw and compressed image buffers <-> numpy (c2f_sdf_ros.ros.image_codec), no ROS needed."""
 
 import array
 import sys
@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+from c2f_sdf_ros.ros import image_codec
 from c2f_sdf_ros.ros.image_codec import (
     COLOR_ENCODINGS,
     DEPTH_ENCODINGS,
@@ -351,3 +352,88 @@ def test_to_depth_m_rejects_non_depth(encoding):
     assert encoding not in DEPTH_ENCODINGS
     with pytest.raises(ValueError, match=rf"depth image has encoding '{encoding}'"):
         to_depth_m(np.zeros((2, 2), np.uint8), encoding)
+
+
+# -- compressed images (image_transport's compressed / compressedDepth) ----------------------
+def _rgb(seed=0, shape=(24, 32, 3)):
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('rgb8; jpeg compressed bgr8', ('rgb8', 'jpeg', False)),
+    ('bgr8; png compressed bgr8', ('bgr8', 'png', False)),
+    ('jpeg', ('', 'jpeg', False)),
+    ('16UC1; compressedDepth png', ('16UC1', 'png', True)),
+    ('32FC1; compressedDepth', ('32FC1', '', True)),
+    ('16UC1; compressedDepth rvl', ('16UC1', 'rvl', True)),
+    ('', ('', '', False)),
+])
+def test_parse_compressed_format(text, expected):
+    assert tuple(vars(image_codec.parse_compressed_format(text)).values()) == expected
+
+
+def test_png_color_is_lossless_and_jpeg_close():
+    rgb = _rgb()
+    fmt, data = image_codec.encode_compressed_color(rgb, 'png')
+    assert fmt == 'rgb8; png compressed bgr8'
+    np.testing.assert_array_equal(image_codec.decode_compressed_color(fmt, data), rgb)
+    smooth = np.repeat(np.linspace(0, 255, 32, dtype=np.uint8)[None, :, None], 24, 0)
+    smooth = np.repeat(smooth, 3, 2)
+    fmt, data = image_codec.encode_compressed_color(smooth, 'jpeg', quality=95)
+    decoded = image_codec.decode_compressed_color(fmt, array.array('B', data))
+    assert decoded.shape == smooth.shape and decoded.dtype == np.uint8
+    assert np.abs(decoded.astype(int) - smooth).mean() < 3
+
+
+def test_compressed_color_written_by_opencv_decodes_to_rgb():
+    """image_transport's plugin encodes BGR with OpenCV: the file is still RGB."""
+    cv2 = pytest.importorskip('cv2')
+    rgb = _rgb(1)
+    ok, data = cv2.imencode('.png', rgb[:, :, ::-1])
+    assert ok
+    decoded = image_codec.decode_compressed_color('bgr8; png compressed bgr8', data.tobytes())
+    np.testing.assert_array_equal(decoded, rgb)
+
+
+def test_compressed_depth_16uc1_round_trip_matches_raw():
+    mm = np.random.default_rng(2).integers(0, 4000, (24, 32)).astype(np.uint16)
+    mm[:3] = 0
+    fmt, data = image_codec.encode_compressed_depth(mm, '16UC1')
+    assert fmt == '16UC1; compressedDepth png'
+    assert len(data) > image_codec.DEPTH_HEADER.size
+    depth, encoding = image_codec.decode_compressed_depth(fmt, data)
+    assert encoding == '16UC1'
+    np.testing.assert_array_equal(depth, image_codec.to_depth_m(mm, '16UC1'))
+
+
+def test_compressed_depth_32fc1_inverse_depth_quantisation():
+    depth = np.random.default_rng(3).uniform(0.3, 2.0, (24, 32)).astype(np.float32)
+    depth[0] = np.nan
+    depth[1] = 0.0
+    fmt, data = image_codec.encode_compressed_depth(depth, '32FC1')
+    decoded, encoding = image_codec.decode_compressed_depth(fmt, data)
+    assert encoding == '32FC1'
+    assert (decoded[:2] == 0).all()
+    # Quantised inverse depth (depth_quantization 100, depth_max 10): relative error
+    # about depth / (Z0 (Z0 + 1)), under 0.02 % at 2 m.
+    np.testing.assert_allclose(decoded[2:], depth[2:], rtol=2e-4)
+
+
+@pytest.mark.parametrize('fmt, data, match', [
+    ('16UC1; compressedDepth png', b'\x00' * 12, 'no image after'),
+    ('16UC1; compressedDepth png', b'\x00' * 12 + b'not a png', 'cannot decode'),
+    ('16UC1; compressedDepth rvl', b'\x00' * 40, 'rvl'),
+    ('rgb8; jpeg compressed bgr8', b'', 'no data'),
+    ('rgb8; tiff compressed bgr8', b'\x00' * 40, 'tiff'),
+])
+def test_bad_compressed_data(fmt, data, match):
+    decode = (image_codec.decode_compressed_depth if 'Depth' in fmt
+              else image_codec.decode_compressed_color)
+    with pytest.raises(ValueError, match=match):
+        decode(fmt, data)
+
+
+def test_looks_like_millimetres():
+    assert image_codec.looks_like_millimetres(np.full((4, 4), 0.8, np.float32)) is None
+    assert image_codec.looks_like_millimetres(np.full((4, 4), 800.0, np.float32)) == 800.0
+    assert image_codec.looks_like_millimetres(np.zeros((4, 4), np.float32)) is None

@@ -20,6 +20,7 @@ from rclpy.context import Context
 import yaml
 
 from c2f_sdf_ros.ros import (
+    reconstruction_lifecycle_node,
     reconstruction_node,
     recorder_node,
     replay_camera_node,
@@ -40,10 +41,12 @@ NODES = {
     'recorder_node': ('reconstruction_recorder', recorder_node, ('reconstruction',)),
     'reconstruction_node': ('hand_object_reconstruction', reconstruction_node,
                             rgbd_input.TOPICS),
+    'reconstruction_lifecycle_node': ('hand_object_reconstruction',
+                                      reconstruction_lifecycle_node, rgbd_input.TOPICS),
 }
 NODE_BY_NAME = {name: module for name, module, _ in NODES.values()}
 # Launch arguments that configure the launch itself rather than a node parameter.
-LAUNCH_LEVEL_ARGUMENTS = {'namespace', 'params_file', 'launch_rviz', 'fastdds_profile'}
+LAUNCH_LEVEL_ARGUMENTS = {'namespace', 'params_file', 'rviz', 'fastdds_profile'}
 LAUNCH_MODULES = ('launch', 'launch.actions', 'launch.conditions', 'launch.substitutions',
                   'launch_ros', 'launch_ros.actions', 'launch_ros.parameter_descriptions',
                   'launch_ros.substitutions')
@@ -163,6 +166,14 @@ def test_launch_arguments_map_to_declared_parameters(path):
             assert source in topics, f'{path.name}: {executable} has no topic {source}'
             mapped |= configurations(target)
         mapped |= configurations(node.kwargs.get('namespace'))
+    # An argument also reaches a node through the default of one that does
+    # (camera_namespace -> color_topic -> a remap).
+    while True:
+        reached = set().union(*(configurations(declared[name].kwargs.get('default_value'))
+                                for name in mapped & set(declared)))
+        if reached <= mapped:
+            break
+        mapped |= reached
     unmapped = set(declared) - mapped - LAUNCH_LEVEL_ARGUMENTS
     assert unmapped == set(), f'{path.name}: arguments that reach no node: {unmapped}'
 
@@ -254,7 +265,9 @@ def test_running_node_declares_exactly_its_table(executable, tmp_path):
     node_class = {'replay_camera_node': replay_camera_node.ReplayCameraNode,
                   'rgbd_monitor_node': rgbd_monitor_node.RgbdMonitorNode,
                   'recorder_node': recorder_node.RecorderNode,
-                  'reconstruction_node': reconstruction_node.ReconstructionNode}[executable]
+                  'reconstruction_node': reconstruction_node.ReconstructionNode,
+                  'reconstruction_lifecycle_node':
+                      reconstruction_lifecycle_node.ReconstructionLifecycleNode}[executable]
     context = Context()
     rclpy.init(context=context)
     try:
@@ -267,3 +280,86 @@ def test_running_node_declares_exactly_its_table(executable, tmp_path):
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
+
+
+# -- RViz shows what the launch publishes ----------------------------------------------------
+RVIZ_DISPLAYS = {'MarkerArray': 'rviz_default_plugins/MarkerArray',
+                 'PointCloud2': 'rviz_default_plugins/PointCloud2',
+                 'Image': 'rviz_default_plugins/Image'}
+RECONSTRUCTION_EXECUTABLES = ('reconstruction_node', 'reconstruction_lifecycle_node')
+
+
+def evaluate(value, declared):
+    """A launch value with every argument at its default, as a string."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple):
+        return ''.join(evaluate(item, declared) for item in value)
+    if kind(value) == 'LaunchConfiguration':
+        return evaluate(declared[value.args[0]].kwargs['default_value'], declared)
+    raise AssertionError(f'cannot evaluate {value!r}')
+
+
+def resolved(namespace, topic):
+    """The full name of ``topic`` for a node in ``namespace`` (no remapping)."""
+    if topic.startswith('/'):
+        return topic
+    return '/' + '/'.join(part for part in (namespace.strip('/'), topic) if part)
+
+
+def rviz_topics(path):
+    """{(display class, topic)} of an RViz config, groups included."""
+    data = yaml.safe_load(path.read_text())
+    found = set()
+
+    def visit(displays):
+        for display in displays or ():
+            visit(display.get('Displays'))
+            topic = display.get('Topic', {}).get('Value') if isinstance(
+                display.get('Topic'), dict) else None
+            if topic and display.get('Enabled', True):
+                found.add((display['Class'], topic))
+    visit(data['Visualization Manager']['Displays'])
+    return found
+
+
+def launch_rviz_cases():
+    cases = []
+    for path in LAUNCH_FILES:
+        items = list(walk(load_launch(path)))
+        if any(kind(n) == 'Node' and n.kwargs['executable'] == 'rviz2' for n in items) and any(
+                kind(n) == 'Node' and n.kwargs['executable'] in RECONSTRUCTION_EXECUTABLES
+                for n in items):
+            cases.append(path)
+    return cases
+
+
+def test_reconstruction_launch_has_rviz():
+    assert {p.name for p in launch_rviz_cases()} >= {'reconstruction.launch.py',
+                                                     'demo.launch.py'}
+
+
+@pytest.mark.parametrize('path', launch_rviz_cases(), ids=lambda p: p.name)
+def test_rviz_config_shows_what_the_launch_publishes(path):
+    """Every RViz display's topic is one the node publishes (or the camera image it reads)."""
+    items = list(walk(load_launch(path)))
+    declared = {d.args[0]: d for d in items if kind(d) == 'DeclareLaunchArgument'}
+    expected = set()
+    for node in (n for n in items if kind(n) == 'Node'):
+        if node.kwargs['executable'] not in RECONSTRUCTION_EXECUTABLES:
+            continue
+        namespace = evaluate(node.kwargs['namespace'], declared)
+        for topic, msg_type in reconstruction_node.PUBLISHED_TOPICS.items():
+            if msg_type.__name__ in RVIZ_DISPLAYS:
+                expected.add((RVIZ_DISPLAYS[msg_type.__name__], resolved(namespace, topic)))
+        remaps = dict(node.kwargs['remappings'])
+        color = remaps.get(rgbd_input.COLOR_TOPIC, rgbd_input.COLOR_TOPIC)
+        expected.add((RVIZ_DISPLAYS['Image'], resolved(namespace, evaluate(color, declared))))
+    [rviz_node] = [n for n in items if kind(n) == 'Node' and n.kwargs['executable'] == 'rviz2']
+    arguments = rviz_node.kwargs['arguments']
+    config = arguments[arguments.index('-d') + 1]
+    assert kind(config) == 'PathJoinSubstitution'
+    relative = config.args[0][1:]
+    assert rviz_topics(REPO.joinpath(*relative)) == expected
+    assert (RVIZ_DISPLAYS['MarkerArray'], '/c2f_sdf/markers') in expected
+    assert (RVIZ_DISPLAYS['Image'], '/camera/camera/color/image_raw') in expected

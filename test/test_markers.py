@@ -1,11 +1,15 @@
 """Meshes as RViz marker arrays (c2f_sdf_ros.ros.markers)."""
 
+import copy
+
 import numpy as np
 import pytest
+from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Header
 import trimesh
 from visualization_msgs.msg import Marker, MarkerArray
 
+from c2f_sdf_ros.ros import cdr
 from c2f_sdf_ros.ros.markers import (
     DEFAULT_COLORS,
     FALLBACK_COLOR,
@@ -13,6 +17,8 @@ from c2f_sdf_ros.ros.markers import (
     OBJECT_NAMESPACE,
     ColoredMesh,
     MeshMarkerArrayBuilder,
+    marker_colors,
+    marker_points,
     mesh_marker,
 )
 
@@ -43,11 +49,11 @@ def random_mesh(seed, colors=None):
 
 
 def points_of(marker):
-    return np.array([(p.x, p.y, p.z) for p in marker.points])
+    return marker_points(marker)
 
 
 def colors_of(marker):
-    return np.array([(c.r, c.g, c.b, c.a) for c in marker.colors])
+    return marker_colors(marker).astype(np.float64)
 
 
 def summary(array):
@@ -74,10 +80,10 @@ def test_one_triangle_list_per_mesh():
         position = marker.pose.position
         assert (position.x, position.y, position.z) == (0, 0, 0)
         assert (marker.scale.x, marker.scale.y, marker.scale.z) == (1.0, 1.0, 1.0)
-        assert len(marker.points) == 3 * len(mesh.faces)
+        assert len(points_of(marker)) == 3 * len(mesh.faces)
         np.testing.assert_array_equal(points_of(marker),
                                       mesh.vertices[mesh.faces].reshape(-1, 3))
-        assert len(marker.colors) == len(marker.points)
+        assert len(colors_of(marker)) == 0   # one colour: marker.color
 
 
 def test_marker_for_icosphere():
@@ -95,9 +101,8 @@ def test_default_colors(namespace):
     mesh = random_mesh(3)
     marker = mesh_marker(make_header(), namespace, 0, mesh)
     expected = DEFAULT_COLORS.get(namespace, FALLBACK_COLOR)
-    colors = colors_of(marker)
-    assert colors.shape == (3 * len(mesh.faces), 4)
-    np.testing.assert_allclose(colors, np.tile(expected, (len(colors), 1)), atol=1e-6)
+    # One colour for the whole marker: no per-corner colours (RViz then uses marker.color).
+    assert colors_of(marker).shape == (0, 4)
     np.testing.assert_allclose([marker.color.r, marker.color.g, marker.color.b, marker.color.a],
                                expected, atol=1e-6)
 
@@ -228,3 +233,34 @@ def test_builders_are_independent():
     first.build(make_header(), {HAND_NAMESPACE: [random_mesh(0)]})
     assert summary(second.build(make_header(), {})) == []
     assert summary(first.build(make_header(), {})) == [('hand', 0, Marker.DELETE)]
+
+
+@pytest.mark.parametrize('colors', [None, 'float4', 'uint8_rgb'])
+def test_serialized_markers_are_what_rclpy_writes(colors):
+    """The bytes the node publishes decode to the markers built from message objects."""
+    builder = MeshMarkerArrayBuilder()
+    builder.build(make_header(), {OBJECT_NAMESPACE: [random_mesh(7)] * 2})
+    array = builder.build(make_header(3), {HAND_NAMESPACE: [random_mesh(8, colors)],
+                                           OBJECT_NAMESPACE: [random_mesh(9, colors)]})
+    assert summary(array)[-1] == ('object', 1, Marker.DELETE)
+    data = cdr.serialize(array)
+    plain = cdr.unpack(copy.deepcopy(array))
+    assert all(isinstance(m.points, list) and not isinstance(m.points, cdr.Packed)
+               for m in plain.markers)
+    decoded = deserialize_message(data, MarkerArray)
+    assert decoded == deserialize_message(serialize_message(plain), MarkerArray)
+    for marker, built in zip(decoded.markers, array.markers, strict=True):
+        np.testing.assert_array_equal(points_of(marker), points_of(built))
+        np.testing.assert_allclose(colors_of(marker), colors_of(built), atol=0)
+
+
+def test_caller_chosen_ids():
+    """Meshes given as id -> mesh (e.g. track ids) keep those ids; stale ids are deleted."""
+    builder = MeshMarkerArrayBuilder()
+    first = builder.build(make_header(), {HAND_NAMESPACE: {7: random_mesh(0), 3: random_mesh(1)}})
+    assert summary(first) == [('hand', 3, Marker.ADD), ('hand', 7, Marker.ADD)]
+    assert builder.showing
+    second = builder.build(make_header(), {HAND_NAMESPACE: {3: random_mesh(1)}})
+    assert summary(second) == [('hand', 3, Marker.ADD), ('hand', 7, Marker.DELETE)]
+    builder.clear(make_header())
+    assert not builder.showing

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo, Image
 import trimesh
-from visualization_msgs.msg import MarkerArray
+from visualization_msgs.msg import Marker, MarkerArray
 
 from c2f_sdf_ros.data.bundled import BUNDLED_FRAMES
 from c2f_sdf_ros.data.frame_folder import FrameFolder
@@ -13,7 +13,14 @@ from c2f_sdf_ros.eval import metrics
 from c2f_sdf_ros.msg import HandObjectReconstruction
 from c2f_sdf_ros.ros.conversions import intrinsics_to_camera_info, mesh_from_msg, numpy_to_image
 from c2f_sdf_ros.ros.sync import stamp_to_ns
-from helpers.processes import process_log, publish_triple, start_node, stop_process
+from helpers.processes import (
+    camera_publishers,
+    process_log,
+    publish_triple,
+    sample_triple,
+    start_node,
+    stop_process,
+)
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 TEST_NAMESPACE = '/reconstruction_test'
@@ -146,3 +153,48 @@ def test_missing_weights_stop_the_node_with_a_clear_error(tmp_path):
     process.wait(timeout=120.0)     # exits on its own
     assert stop_process(process) == 2
     assert 'cannot load weights' in process_log(process)
+
+
+def test_markers_cleared_when_input_stops_and_when_the_node_stops(test_node, tmp_path):
+    """One DELETEALL after input_timeout without frames, and one at Ctrl-C (context up)."""
+    node = test_node.node
+    markers, results = [], []
+    node.create_subscription(MarkerArray, 'markers', markers.append, 10)
+    node.create_subscription(HandObjectReconstruction, 'reconstruction', results.append, 10)
+    publishers = camera_publishers(node)
+    reconstruction = start_node(NODE, tmp_path / 'node.log', *NODE_ARGS,
+                                '-p', 'input_timeout:=1.0')
+    triple = sample_triple(1)
+
+    def actions():
+        return [[m.action for m in array.markers] for array in markers]
+
+    def frame_drawn():
+        count = len(markers)
+        for _ in range(5):
+            publish_triple(publishers, node.get_clock().now().to_msg(), *triple)
+            if test_node.spin_until(lambda: any(
+                    Marker.ADD in a for a in actions()[count:]), 60.0):
+                return True
+        return False
+
+    try:
+        assert test_node.spin_until(
+            lambda: all(p.get_subscription_count() >= 1 for p in publishers), timeout=60.0)
+        assert frame_drawn(), process_log(reconstruction)
+        # No more input: cleared once, after about a second.
+        assert test_node.spin_until(lambda: actions()[-1] == [Marker.DELETEALL], 20.0), \
+            actions()
+        cleared = len(markers)
+        test_node.spin_for(2.0)
+        assert len(markers) == cleared          # once, not every check
+        # Input again: drawn again; then Ctrl-C while the markers are shown.
+        assert frame_drawn(), process_log(reconstruction)
+    finally:
+        assert stop_process(reconstruction) == 0, process_log(reconstruction)
+    test_node.spin_for(0.5)
+    assert actions()[-1] == [Marker.DELETEALL], actions()
+    log = process_log(reconstruction)
+    assert 'markers cleared (no input frame for' in log
+    assert 'markers cleared (stopped)' in log
+    assert 'Traceback' not in log

@@ -15,6 +15,7 @@ from std_msgs.msg import Header
 
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
 from c2f_sdf_ros.ros import image_codec
+from c2f_sdf_ros.ros.cdr import Packed
 from c2f_sdf_ros.ros.points import points_from_array, points_to_array
 
 
@@ -114,17 +115,28 @@ def check_mesh_arrays(vertices, faces) -> tuple[np.ndarray, np.ndarray]:
     return vertices, faces.astype(np.int64)
 
 
-def mesh_to_msg(vertices, faces) -> Mesh:
-    """A ``shape_msgs/Mesh`` from (V, 3) vertices and (F, 3) vertex indices."""
+def mesh_to_msg(vertices, faces, packed: bool = False) -> Mesh:
+    """
+    A ``shape_msgs/Mesh`` from (V, 3) vertices and (F, 3) vertex indices.
+
+    ``packed``: vertices and triangles as ``cdr.Packed`` arrays (no object per vertex;
+    publish the message through ``cdr.serialize``).
+    """
     vertices, faces = check_mesh_arrays(vertices, faces)
     msg = Mesh()
+    if packed:
+        msg.vertices = Packed(vertices)
+        msg.triangles = Packed(faces.astype(np.uint32))
+        return msg
     msg.vertices = points_from_array(vertices)
     msg.triangles = [MeshTriangle(vertex_indices=face) for face in faces.astype(np.uint32)]
     return msg
 
 
 def mesh_from_msg(msg: Mesh) -> tuple[np.ndarray, np.ndarray]:
-    """(vertices float64 (V, 3), faces int64 (F, 3)) of a ``shape_msgs/Mesh``."""
+    """(vertices float64 (V, 3), faces int64 (F, 3)) of a ``shape_msgs/Mesh`` (or packed)."""
+    if isinstance(msg.vertices, Packed) and isinstance(msg.triangles, Packed):
+        return check_mesh_arrays(msg.vertices.array, msg.triangles.array.astype(np.int64))
     vertices = points_to_array(msg.vertices)
     faces = (np.array([t.vertex_indices for t in msg.triangles], dtype=np.int64)
              if msg.triangles else np.zeros((0, 3), np.int64))

@@ -9,7 +9,7 @@ package runs on, so the ``DiagnosticArray`` is built here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 import statistics
 import time
 
@@ -46,6 +46,29 @@ def status_level(problems: Sequence[str], drops: Mapping[str, int],
     return DiagnosticStatus.OK, ok_message
 
 
+class KeyedThrottle:
+    """
+    One log throttle per key (e.g. per drop reason).
+
+    rclpy's ``throttle_duration_sec`` throttles per call site, so one log line that names
+    several reasons lets a frequent reason hide a rare one; here each key has its own.
+    """
+
+    def __init__(self, period: float, clock: Callable[[], float] = time.monotonic):
+        self.period = float(period)
+        self._clock = clock
+        self._last: dict[Hashable, float] = {}
+
+    def ready(self, key: Hashable) -> bool:
+        """Whether a message for ``key`` may be logged now (then it starts a new period)."""
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self.period:
+            return False
+        self._last[key] = now
+        return True
+
+
 class StatusReporter:
     """
     Publishes one ``DiagnosticStatus`` of a node on ``/diagnostics`` per report.
@@ -61,6 +84,10 @@ class StatusReporter:
         self._publisher = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._count = 0
         self._since = time.monotonic()
+
+    def destroy(self) -> None:
+        """Destroy the /diagnostics publisher."""
+        self._node.destroy_publisher(self._publisher)
 
     def rate(self, count: int) -> float:
         """Per second: how much ``count`` grew since the previous call (or the start)."""

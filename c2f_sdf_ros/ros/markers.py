@@ -1,4 +1,12 @@
-"""Meshes as RViz ``visualization_msgs/MarkerArray`` with stable ids and stale deletion."""
+"""
+Meshes as RViz ``visualization_msgs/MarkerArray`` with stable ids and stale deletion.
+
+A mesh is one ``TRIANGLE_LIST`` marker whose points are the triangle corners. They are
+built as numpy arrays (``cdr.Packed``), not as a ``geometry_msgs/Point`` per corner: publish
+``cdr.serialize(array)`` (what the reconstruction node does), or ``cdr.unpack(array)`` for
+plain message objects. One colour per marker (``Marker.color``) unless the mesh carries
+vertex colours; then a colour per corner (RViz uses ``colors`` when there is one per point).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +17,8 @@ import numpy as np
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
+from c2f_sdf_ros.ros.cdr import Packed
 from c2f_sdf_ros.ros.conversions import check_mesh_arrays
-from c2f_sdf_ros.ros.points import points_from_array
 
 HAND_NAMESPACE = 'hand'
 OBJECT_NAMESPACE = 'object'
@@ -43,47 +51,77 @@ class ColoredMesh:
     vertex_colors: np.ndarray | None = None
 
 
-def _rgba(colors, count: int, default) -> np.ndarray:
-    if colors is None:
-        return np.tile(np.asarray(default, np.float64), (count, 1))
+def _rgba(colors, count: int) -> np.ndarray:
     colors = np.asarray(colors)
     if colors.ndim != 2 or colors.shape[0] != count or colors.shape[1] not in (3, 4):
         raise ValueError(f'vertex_colors must be ({count}, 3|4), got {colors.shape}')
-    rgba = colors.astype(np.float64) / (255.0 if colors.dtype == np.uint8 else 1.0)
+    rgba = colors.astype(np.float32) / np.float32(255.0 if colors.dtype == np.uint8 else 1.0)
     if rgba.shape[1] == 3:
-        rgba = np.concatenate([rgba, np.ones((count, 1))], axis=1)
+        rgba = np.concatenate([rgba, np.ones((count, 1), np.float32)], axis=1)
     return np.clip(rgba, 0.0, 1.0)
 
 
 def mesh_marker(header: Header, namespace: str, marker_id: int, mesh: ColoredMesh) -> Marker:
-    """One ``TRIANGLE_LIST`` marker with a colour per triangle corner."""
+    """
+    One ``TRIANGLE_LIST`` marker: corners as ``Packed`` points, colour(s) as described above.
+
+    Raises ValueError for an invalid mesh or vertex colours of the wrong shape.
+    """
     vertices, faces = check_mesh_arrays(mesh.vertices, mesh.faces)
     default = DEFAULT_COLORS.get(namespace, FALLBACK_COLOR)
-    rgba = _rgba(mesh.vertex_colors, len(vertices), default)
     corners = faces.reshape(-1)
     marker = Marker(header=header, ns=namespace, id=int(marker_id), type=Marker.TRIANGLE_LIST,
                     action=Marker.ADD)
     marker.pose.orientation.w = 1.0
     marker.scale.x = marker.scale.y = marker.scale.z = 1.0
     marker.color = ColorRGBA(r=default[0], g=default[1], b=default[2], a=default[3])
-    marker.points = points_from_array(vertices[corners])
-    marker.colors = [ColorRGBA(r=r, g=g, b=b, a=a) for r, g, b, a in rgba[corners].tolist()]
+    marker.points = Packed(vertices[corners])
+    if mesh.vertex_colors is not None:
+        marker.colors = Packed(_rgba(mesh.vertex_colors, len(vertices))[corners])
     return marker
+
+
+def marker_points(marker: Marker) -> np.ndarray:
+    """(N, 3) float64 points of a marker, ``Packed`` or a list of ``Point``."""
+    if isinstance(marker.points, Packed):
+        return np.asarray(marker.points.array, np.float64)
+    return np.array([(p.x, p.y, p.z) for p in marker.points], np.float64).reshape(-1, 3)
+
+
+def marker_colors(marker: Marker) -> np.ndarray:
+    """(N, 4) float32 per-point colours of a marker (0 rows when it has one colour)."""
+    if isinstance(marker.colors, Packed):
+        return np.asarray(marker.colors.array, np.float32)
+    return np.array([(c.r, c.g, c.b, c.a) for c in marker.colors], np.float32).reshape(-1, 4)
+
+
+MeshesById = Mapping[int, ColoredMesh] | Sequence[ColoredMesh]
+
+
+def _by_id(meshes: MeshesById) -> Mapping[int, ColoredMesh]:
+    return meshes if isinstance(meshes, Mapping) else dict(enumerate(meshes))
 
 
 class MeshMarkerArrayBuilder:
     """
     Build a MarkerArray per frame: one marker per mesh, stale ones deleted.
 
-    Mesh ``i`` of namespace ``ns`` is always marker (``ns``, ``i``), so RViz replaces it in
-    place from frame to frame; markers that were published for the previous frame and have
-    no mesh now get an explicit DELETE (rather than a lifetime, which makes meshes blink).
+    Meshes come per namespace either as a list (mesh ``i`` is marker id ``i``) or as a
+    mapping id -> mesh (ids chosen by the caller, e.g. a tracker's). A given (namespace,
+    id) is replaced in place by RViz from frame to frame; markers that were published for
+    the previous frame and have no mesh now get an explicit DELETE (rather than a lifetime,
+    which makes meshes blink).
     """
 
     def __init__(self):
         self._published: dict[str, set[int]] = {}
 
-    def build(self, header: Header, meshes: Mapping[str, Sequence[ColoredMesh]]) -> MarkerArray:
+    @property
+    def showing(self) -> bool:
+        """Whether markers published since the last clear may still be on screen."""
+        return any(self._published.values())
+
+    def build(self, header: Header, meshes: Mapping[str, MeshesById]) -> MarkerArray:
         """
         Markers for ``meshes`` (namespace -> meshes), plus deletions of stale markers.
 
@@ -92,11 +130,13 @@ class MeshMarkerArrayBuilder:
         array = MarkerArray()
         for namespace in sorted(set(meshes) | set(self._published)):
             current = set()
-            for index, mesh in enumerate(meshes.get(namespace, ())):
+            by_id = _by_id(meshes.get(namespace, ()))
+            for marker_id in sorted(by_id):
+                mesh = by_id[marker_id]
                 if len(mesh.faces) == 0:
                     continue
-                array.markers.append(mesh_marker(header, namespace, index, mesh))
-                current.add(index)
+                array.markers.append(mesh_marker(header, namespace, marker_id, mesh))
+                current.add(int(marker_id))
             for stale in sorted(self._published.get(namespace, set()) - current):
                 array.markers.append(Marker(header=header, ns=namespace, id=stale,
                                             action=Marker.DELETE))

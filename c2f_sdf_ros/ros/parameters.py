@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 import math
 
@@ -84,12 +84,17 @@ class ParameterSpec:
         return None
 
 
-def declare_parameters(node: Node, specs: Sequence[ParameterSpec]) -> dict:
+def declare_parameters(node: Node, specs: Sequence[ParameterSpec],
+                       validate: Callable[[Mapping[str, object]], str | None] | None = None
+                       ) -> dict:
     """
     Declare ``specs`` on ``node`` and return their values by name.
 
     Values given at start (YAML, ``-p``, launch) are checked against the ranges and choices,
-    and later changes to parameters that are not read-only are checked the same way.
+    and later changes to parameters that are not read-only are checked the same way, then
+    by ``validate(changes)`` (name -> new value; returns why they are refused, or None).
+    A refused change is answered ``SetParametersResult(successful=False, reason=...)``
+    (what ``ros2 param set`` prints); read-only parameters are refused by rclpy.
 
     Raises
     ------
@@ -119,6 +124,11 @@ def declare_parameters(node: Node, specs: Sequence[ParameterSpec]) -> dict:
         for parameter in parameters:
             spec = by_name.get(parameter.name)
             problem = spec.check(parameter.value) if spec else None
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
+        if validate is not None:
+            problem = validate({parameter.name: parameter.value for parameter in parameters
+                                if parameter.name in by_name})
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
         return SetParametersResult(successful=True)

@@ -73,14 +73,27 @@ def as_frame(result: FrameReconstruction | Reconstruction) -> FrameReconstructio
     return FrameReconstruction([result] if result.found else [], dict(result.timings))
 
 
-def reconstruction_to_msg(frame: FrameReconstruction | Reconstruction, header: Header
-                          ) -> HandObjectReconstruction:
+def marker_id(hand_index: int, result: Reconstruction) -> int:
+    """
+    The marker id of a hand's meshes (its hand and its object markers share it).
+
+    The hand's index in the frame for now; the one place to give a tracker's track id
+    instead, so that RViz keeps each hand's markers when hands change order.
+    """
+    del result   # a tracked Reconstruction will carry its id
+    return hand_index
+
+
+def reconstruction_to_msg(frame: FrameReconstruction | Reconstruction, header: Header,
+                          packed: bool = False) -> HandObjectReconstruction:
     """
     The package's message for one frame (empty hand/object lists when nothing was found).
 
     Each hand with a mesh becomes one ``hands[]`` entry with its side; each hand's object
     one ``objects[]`` entry; contacts index both. Timings carry every pipeline stage;
-    ``sdf_query_count`` the SDF queries of the frame.
+    ``sdf_query_count`` the SDF queries of the frame. ``packed``: the meshes as
+    ``cdr.Packed`` arrays, for publishing through ``cdr.serialize`` (fast); otherwise plain
+    message objects.
     """
     frame = as_frame(frame)
     msg = HandObjectReconstruction(header=header)
@@ -92,7 +105,7 @@ def reconstruction_to_msg(frame: FrameReconstruction | Reconstruction, header: H
             continue
         hand = HandReconstruction(side=SIDES.get(result.side, HandReconstruction.SIDE_UNKNOWN),
                                   confidence=float(result.hand_confidence))
-        hand.mesh = mesh_to_msg(result.hand_mesh.vertices, result.hand_mesh.faces)
+        hand.mesh = mesh_to_msg(result.hand_mesh.vertices, result.hand_mesh.faces, packed)
         hand.joints = points_from_array(result.joints)
         hand.root = _point(result.root)
         hand_index = len(msg.hands)
@@ -100,7 +113,8 @@ def reconstruction_to_msg(frame: FrameReconstruction | Reconstruction, header: H
         if result.object_mesh is None:
             continue
         obj = ObjectReconstruction(confidence=float(result.object_confidence))
-        obj.mesh = mesh_to_msg(result.object_mesh.vertices, result.object_mesh.faces)
+        obj.mesh = mesh_to_msg(result.object_mesh.vertices, result.object_mesh.faces,
+                               packed)
         obj.center = _point(result.object_center)
         obj.box_pose, obj.box_size = _box(result.object_mesh)
         object_index = len(msg.objects)
@@ -117,17 +131,22 @@ def reconstruction_to_msg(frame: FrameReconstruction | Reconstruction, header: H
 
 
 def reconstruction_meshes(frame: FrameReconstruction | Reconstruction
-                          ) -> dict[str, list[ColoredMesh]]:
-    """Meshes by marker namespace, one per hand and object (empty lists clear stale ones)."""
+                          ) -> dict[str, dict[int, ColoredMesh]]:
+    """
+    Meshes by marker namespace and marker id (``marker_id``), one per hand and object.
+
+    A hand and the object it holds share an id; empty namespaces clear stale markers.
+    """
     frame = as_frame(frame)
-    meshes: dict[str, list[ColoredMesh]] = {HAND_NAMESPACE: [], OBJECT_NAMESPACE: []}
-    for result in frame.hands:
+    meshes: dict[str, dict[int, ColoredMesh]] = {HAND_NAMESPACE: {}, OBJECT_NAMESPACE: {}}
+    for index, result in enumerate(frame.hands):
+        key = marker_id(index, result)
         if result.hand_mesh is not None:
-            meshes[HAND_NAMESPACE].append(ColoredMesh(result.hand_mesh.vertices,
-                                                      result.hand_mesh.faces))
+            meshes[HAND_NAMESPACE][key] = ColoredMesh(result.hand_mesh.vertices,
+                                                      result.hand_mesh.faces)
         if result.object_mesh is not None:
-            meshes[OBJECT_NAMESPACE].append(ColoredMesh(result.object_mesh.vertices,
-                                                        result.object_mesh.faces))
+            meshes[OBJECT_NAMESPACE][key] = ColoredMesh(result.object_mesh.vertices,
+                                                        result.object_mesh.faces)
     return meshes
 
 

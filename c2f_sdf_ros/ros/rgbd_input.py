@@ -1,4 +1,12 @@
-"""Subscribe to color, aligned depth and camera_info and hand out synchronized triples."""
+"""
+Subscribe to color, aligned depth and camera_info and hand out synchronized triples.
+
+Images come raw (``sensor_msgs/Image``) or, as image_transport publishes them, compressed
+(``sensor_msgs/CompressedImage`` on ``<image topic>/compressed`` for colour and
+``<image topic>/compressedDepth`` for depth), chosen by ``color_transport`` and
+``depth_transport``. The image topic is remapped first, then the suffix added, as
+image_transport does: remapping ``color/image_raw`` moves its compressed topic too.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +18,11 @@ from rclpy.callback_groups import CallbackGroup
 from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.qos import ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from c2f_sdf_ros.ros.parameters import ParameterSpec
 from c2f_sdf_ros.ros.qos import RELIABILITY_CHOICES, make_qos
+from c2f_sdf_ros.ros.rgbd_frame import FLOAT_DEPTH_IN_MM_CHOICES
 from c2f_sdf_ros.ros.sync import TimeSynchronizer, stamp_to_ns
 
 # Relative names, so a namespace or remapping points them at any camera driver.
@@ -21,6 +30,10 @@ COLOR_TOPIC = 'color/image_raw'
 DEPTH_TOPIC = 'aligned_depth_to_color/image_raw'
 CAMERA_INFO_TOPIC = 'color/camera_info'
 TOPICS = (COLOR_TOPIC, DEPTH_TOPIC, CAMERA_INFO_TOPIC)
+# Transport -> topic suffix and message type (image_transport's names).
+COLOR_TRANSPORTS = {'raw': ('', Image), 'compressed': ('/compressed', CompressedImage)}
+DEPTH_TRANSPORTS = {'raw': ('', Image),
+                    'compressedDepth': ('/compressedDepth', CompressedImage)}
 
 # Parameters of every node that reads an RGB-D camera through RgbdInput.
 INPUT_PARAMETERS = (
@@ -34,7 +47,19 @@ INPUT_PARAMETERS = (
     ParameterSpec('sync_slop', 0.05, 'Largest stamp difference (s) within a matched '
                   'color/depth/camera_info triple.', low=0.0, high=1.0),
     ParameterSpec('exact_sync', False, 'Match only identical stamps (ignores sync_slop).'),
+    ParameterSpec('color_transport', 'raw', 'Colour input: raw (sensor_msgs/Image) or '
+                  'compressed (CompressedImage jpeg/png on <color topic>/compressed).',
+                  choices=tuple(COLOR_TRANSPORTS)),
+    ParameterSpec('depth_transport', 'raw', 'Depth input: raw (sensor_msgs/Image) or '
+                  'compressedDepth (CompressedImage on <depth topic>/compressedDepth).',
+                  choices=tuple(DEPTH_TRANSPORTS)),
+    ParameterSpec('float_depth_in_mm', 'convert', '32FC1 depth whose median valid value is '
+                  'over 20 (millimetres, not metres): convert (divide by 1000, warn) or '
+                  'reject the frame.', choices=FLOAT_DEPTH_IN_MM_CHOICES),
 )
+# The parameters RgbdInput takes itself (float_depth_in_mm is for frame_from_messages).
+SUBSCRIPTION_PARAMETERS = tuple(spec.name for spec in INPUT_PARAMETERS
+                                if spec.name != 'float_depth_in_mm')
 
 
 class RgbdInput:
@@ -50,6 +75,7 @@ class RgbdInput:
     def __init__(self, node: Node, callback: Callable[[Image, Image, CameraInfo], None], *,
                  qos_reliability: str = 'reliable', qos_depth: int = 5,
                  sync_queue_size: int = 10, sync_slop: float = 0.05, exact_sync: bool = False,
+                 color_transport: str = 'raw', depth_transport: str = 'raw',
                  callback_group: CallbackGroup | None = None):
         self._node = node
         self._reliability = qos_reliability
@@ -61,8 +87,13 @@ class RgbdInput:
         self.incompatible_qos_events = 0
         qos = make_qos(qos_reliability, qos_depth)
         self._subscriptions = []
-        msg_types = (Image, Image, CameraInfo)
-        for index, (msg_type, topic) in enumerate(zip(msg_types, TOPICS, strict=True)):
+        if color_transport not in COLOR_TRANSPORTS or depth_transport not in DEPTH_TRANSPORTS:
+            raise ValueError(f'unknown transport {color_transport!r} / {depth_transport!r}')
+        inputs = (COLOR_TRANSPORTS[color_transport], DEPTH_TRANSPORTS[depth_transport],
+                  ('', CameraInfo))
+        for index, ((suffix, msg_type), topic) in enumerate(zip(inputs, TOPICS, strict=True)):
+            if suffix:
+                topic = node.resolve_topic_name(topic) + suffix
             events = SubscriptionEventCallbacks(
                 incompatible_qos=partial(self._on_incompatible_qos, topic))
             self._subscriptions.append(node.create_subscription(
@@ -78,6 +109,14 @@ class RgbdInput:
     def stats(self):
         """The synchronizer's counters (received and dropped per input, matched)."""
         return self._sync.stats
+
+    def destroy(self) -> None:
+        """Destroy the subscriptions (no more callbacks); the counters stay readable."""
+        subscriptions, self._subscriptions = self._subscriptions, []
+        for subscription in subscriptions:
+            self._node.destroy_subscription(subscription)
+        with self._lock:
+            self._sync.reset()
 
     def _on_message(self, index: int, msg) -> None:
         with self._lock:
@@ -97,6 +136,8 @@ class RgbdInput:
         Call periodically (every few seconds) from a timer.
         """
         problems = []
+        if not self._subscriptions:
+            return problems   # destroyed: nothing is expected to arrive
         with self._lock:
             received = list(self._sync.stats.received)
             matched = self._sync.stats.matched

@@ -13,13 +13,18 @@ from __future__ import annotations
 from collections import Counter, deque
 
 from rclpy.node import Node
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo
 
-from c2f_sdf_ros.ros.diagnostics import StatusReporter, latency_values
+from c2f_sdf_ros.ros.diagnostics import KeyedThrottle, StatusReporter, latency_values
 from c2f_sdf_ros.ros.node_main import run_node
 from c2f_sdf_ros.ros.parameters import ParameterSpec, declare_parameters
-from c2f_sdf_ros.ros.rgbd_frame import FrameRejected, frame_from_messages, frame_id_mismatch
-from c2f_sdf_ros.ros.rgbd_input import INPUT_PARAMETERS, RgbdInput
+from c2f_sdf_ros.ros.rgbd_frame import (
+    FrameRejected,
+    ImageMsg,
+    frame_from_messages,
+    frame_id_mismatch,
+)
+from c2f_sdf_ros.ros.rgbd_input import INPUT_PARAMETERS, SUBSCRIPTION_PARAMETERS, RgbdInput
 from c2f_sdf_ros.ros.sync import NS_PER_S, stamp_to_ns
 
 PARAMETERS = INPUT_PARAMETERS + (
@@ -37,7 +42,8 @@ class RgbdMonitorNode(Node):
         super().__init__('rgbd_monitor', **kwargs)
         self.params = declare_parameters(self, PARAMETERS)
         self.input = RgbdInput(self, self._on_frame, **{
-            spec.name: self.params[spec.name] for spec in INPUT_PARAMETERS})
+            name: self.params[name] for name in SUBSCRIPTION_PARAMETERS})
+        self._log_throttle = KeyedThrottle(5.0)
         self.valid_frames = 0
         self.rejected: Counter[str] = Counter()
         self._latencies: deque[float] = deque(maxlen=1000)
@@ -47,17 +53,24 @@ class RgbdMonitorNode(Node):
         self.get_logger().info(f'monitoring {inputs} ({self.params["qos_reliability"]})')
         self._running = True
 
-    def _on_frame(self, color: Image, depth: Image, info: CameraInfo) -> None:
+    def _warn(self, key: str, text: str) -> None:
+        if self._log_throttle.ready(key):
+            self.get_logger().warning(text)
+
+    def _on_frame(self, color: ImageMsg, depth: ImageMsg, info: CameraInfo) -> None:
         received_ns = self.get_clock().now().nanoseconds
         mismatch = frame_id_mismatch(color, depth)
         if mismatch:
-            self.get_logger().warning(mismatch, throttle_duration_sec=10.0)
+            self._warn('frame_id', mismatch)
+        warnings: list[tuple[str, str]] = []
         try:
-            frame_from_messages(color, depth, info)
+            frame_from_messages(color, depth, info, self.params['float_depth_in_mm'], warnings)
         except FrameRejected as error:
             self.rejected[error.reason] += 1
-            self.get_logger().warning(f'dropped frame: {error}', throttle_duration_sec=5.0)
+            self._warn(error.reason, f'dropped frame: {error}')
             return
+        for key, text in warnings:
+            self._warn(key, text)
         self.valid_frames += 1
         self._latencies.append((received_ns - stamp_to_ns(color.header.stamp)) / NS_PER_S)
 
@@ -96,7 +109,9 @@ class RgbdMonitorNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Run the RGB-D monitor node (``ros2 run c2f_sdf_ros rgbd_monitor_node``)."""
-    return run_node(RgbdMonitorNode, args)
+    # The context stays up until the spin has ended: a report being published when Ctrl-C
+    # comes cannot fail on a context shut down under it.
+    return run_node(RgbdMonitorNode, args, publish_on_stop=True)
 
 
 if __name__ == '__main__':
