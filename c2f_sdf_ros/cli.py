@@ -33,6 +33,8 @@ TOOL_COMMANDS = {
              'replay the bundled frames through the reconstruction node; meshes + overlays'),
     'bench': ('c2f_sdf_ros.eval.bench',
               'dense vs SER reconstruction: queries, stage times, accuracy'),
+    'bench-contacts': ('c2f_sdf_ros.eval.contacts',
+                       'per-part contact precision and recall on synthetic frames'),
     'bench-detector': ('c2f_sdf_ros.eval.bench_detector',
                        'hand detection + lifting on real frame folders: found rates, ms/frame'),
     'bench-transport': ('c2f_sdf_ros.ros.transport_bench',

@@ -1,11 +1,14 @@
 """Pinhole intrinsics, calibration files and depth unit conversions (geometry.camera/depth)."""
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import numpy as np
 import pytest
 import yaml
 
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics, load_camera_yaml, save_camera_yaml
 from c2f_sdf_ros.geometry.depth import MAX_DEPTH_MM, depth_m_to_mm, depth_mm_to_m
+from c2f_sdf_ros.geometry.rgbd import REASONS, FrameError, check_intrinsics, check_rgbd
 
 
 def make_camera(**overrides):
@@ -119,6 +122,60 @@ def test_backproject_accepts_lists_and_float64():
     np.testing.assert_allclose(points[0, 1], [1.0, -1.0, 2.0])
     assert np.isnan(points[1, 0]).all()
     np.testing.assert_allclose(points[1, 1], [2.0, 2.0, 4.0])
+
+
+def test_backproject_known_values_with_a_real_cameras_intrinsics():
+    # ZED 2i at 720p: fx != fy, principal point off the image centre.
+    camera = CameraIntrinsics(1280, 720, 691.37, 692.51, 652.3, 356.8)
+    depth = np.zeros((720, 1280), np.float32)
+    depth[600, 100] = 0.8          # (v, u): bottom left
+    depth[20, 1200] = 2.0          # top right
+    depth[356, 652] = 1.0          # next to the principal point
+    points = camera.backproject(depth)
+    np.testing.assert_allclose(points[600, 100], [(100 - 652.3) * 0.8 / 691.37,
+                                                  (600 - 356.8) * 0.8 / 692.51, 0.8],
+                               rtol=1e-6)
+    np.testing.assert_allclose(points[20, 1200], [(1200 - 652.3) * 2.0 / 691.37,
+                                                  (20 - 356.8) * 2.0 / 692.51, 2.0],
+                               rtol=1e-6)
+    # float32 pixel arithmetic: u - cx is good to ~6e-5 px around 652.
+    np.testing.assert_allclose(points[356, 652], [-0.3 / 691.37, -0.8 / 692.51, 1.0],
+                               atol=2e-7)
+    np.testing.assert_allclose(camera.project(points[[600, 20], [100, 1200]]),
+                               [[100, 600], [1200, 20]], atol=1e-3)
+    # Swapping fx and fy (or cx and cy) moves the point: nothing here hides such a swap.
+    swapped = CameraIntrinsics(1280, 720, 692.51, 691.37, 652.3, 356.8)
+    assert np.abs(swapped.backproject(depth)[600, 100] - points[600, 100]).max() > 5e-4
+
+
+@settings(max_examples=80, deadline=None)
+@given(fx=st.floats(100.0, 3000.0), fy=st.floats(100.0, 3000.0),
+       cx=st.floats(-5.0, 20.0), cy=st.floats(-5.0, 15.0), width=st.integers(1, 16),
+       height=st.integers(1, 12), z=st.floats(0.1, 20.0), seed=st.integers(0, 2**16))
+def test_project_inverts_backproject_for_any_pinhole(fx, fy, cx, cy, width, height, z, seed):
+    camera = CameraIntrinsics(width, height, fx, fy, cx, cy)
+    depth = np.random.default_rng(seed).uniform(0.5, 1.5, (height, width)) * z
+    points = camera.backproject(depth).reshape(-1, 3)
+    v, u = np.indices((height, width))
+    np.testing.assert_allclose(camera.project(points), np.stack([u.ravel(), v.ravel()], 1),
+                               atol=2e-3)
+    np.testing.assert_allclose(points[:, 0] * fx / points[:, 2] + cx, u.ravel(), atol=2e-3)
+    np.testing.assert_allclose(points[:, 1] * fy / points[:, 2] + cy, v.ravel(), atol=2e-3)
+
+
+@settings(max_examples=80, deadline=None)
+@given(fx=st.floats(100.0, 3000.0), fy=st.floats(100.0, 3000.0),
+       cx=st.floats(0.0, 640.0), cy=st.floats(0.0, 480.0),
+       point=st.tuples(st.floats(-2.0, 2.0), st.floats(-2.0, 2.0), st.floats(0.05, 10.0)))
+def test_projection_is_the_pinhole_model(fx, fy, cx, cy, point):
+    camera = CameraIntrinsics(640, 480, fx, fy, cx, cy)
+    x, y, z = point
+    np.testing.assert_allclose(camera.project([point])[0], [fx * x / z + cx, fy * y / z + cy],
+                               rtol=1e-12, atol=1e-9)
+    # K agrees with project: K @ p / z.
+    homogeneous = camera.K @ np.array(point)
+    np.testing.assert_allclose(homogeneous[:2] / homogeneous[2], camera.project([point])[0],
+                               rtol=1e-12, atol=1e-9)
 
 
 def test_backproject_wrong_shape():
@@ -345,3 +402,61 @@ def test_depth_m_to_mm_range():
         with pytest.raises(ValueError, match='does not fit uint16 millimetres'):
             depth_m_to_mm(np.array([[1.0, too_far]]))
     assert depth_m_to_mm(np.zeros((0, 3))).shape == (0, 3)
+
+
+def test_float32_metres_round_to_the_nearest_millimetre_of_their_exact_value():
+    # float32(0.8205) is 0.82050001621...: 821 mm, which float32 arithmetic (820) misses.
+    depth = np.array([[0.8205, 6.1575]], np.float32)
+    np.testing.assert_array_equal(depth_m_to_mm(depth), [[821, 6157]])
+
+
+# Frame checks (geometry.rgbd) ------------------------------------------------------------
+
+
+K_GOOD = np.array([[500.0, 0, 320.0], [0, 505.0, 240.0], [0, 0, 1]])
+
+
+@pytest.mark.parametrize('change', [
+    {(0, 0): 0.0}, {(1, 1): 0.0}, {(0, 0): -1.0}, {(1, 1): -1.0}, {(0, 2): np.nan},
+    {(2, 2): np.inf}])
+def test_check_intrinsics_rejects_each_unusable_entry(change):
+    K = K_GOOD.copy()
+    for index, value in change.items():
+        K[index] = value
+    with pytest.raises(FrameError, match='positive focal lengths') as error:
+        check_intrinsics(K)
+    assert error.value.reason == 'camera_info'
+
+
+def test_check_intrinsics_takes_any_positive_focal_and_needs_3x3():
+    K = K_GOOD.copy()
+    K[0, 0] = K[1, 1] = 0.5
+    np.testing.assert_array_equal(check_intrinsics(K), K)
+    ints = check_intrinsics([[500, 0, 320], [0, 505, 240], [0, 0, 1]])
+    assert ints.dtype == np.float64
+    with pytest.raises(FrameError, match='3x3'):
+        check_intrinsics(np.hstack([K_GOOD, np.zeros((3, 1))]))
+
+
+def test_check_rgbd_names_the_problem():
+    color = np.zeros((4, 6, 3), np.uint8)
+    depth = np.ones((4, 6), np.float32)
+    with pytest.raises(FrameError, match=r'color must be \(H, W, 3\) uint8, got \(4, 6, 4\)'):
+        check_rgbd(np.zeros((4, 6, 4), np.uint8), depth, K_GOOD)
+    with pytest.raises(FrameError, match=r'depth \(5, 4\) and color \(6, 4\) sizes differ; '
+                       r'the depth image must be aligned to color \(RealSense: '
+                       r'align_depth.enable:=true\)$'):
+        check_rgbd(color, np.ones((4, 5), np.float32), K_GOOD)
+    with pytest.raises(FrameError, match=r'all zero, NaN or negative'):
+        check_rgbd(color, np.zeros((4, 6), np.float32), K_GOOD)
+    cleaned = check_rgbd(color, np.ones((4, 6)), K_GOOD)         # float64 in
+    assert cleaned.dtype == np.float32
+
+
+def test_frame_error_keeps_reason_and_detail_and_knows_its_reasons():
+    error = FrameError('size_mismatch', 'depth is smaller')
+    assert (error.reason, error.detail) == ('size_mismatch', 'depth is smaller')
+    assert str(error) == 'size_mismatch: depth is smaller'
+    assert set(REASONS) >= {'camera_info', 'empty_depth', 'malformed_image'}
+    with pytest.raises(ValueError, match="unknown frame error reason 'bad'"):
+        FrameError('bad', 'x')

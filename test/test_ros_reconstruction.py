@@ -64,6 +64,9 @@ def test_replay_to_node_to_subscriber(test_node, tmp_path):
         assert [t.stage for t in msg.timings][:2] == ['localise', 'encoder']
         if not msg.hands:
             continue
+        # Every hand is tracked; its object carries its own track id.
+        assert all(hand.track_id >= 0 for hand in msg.hands)
+        assert all(obj.track_id >= 0 for obj in msg.objects)
         vertices, _ = mesh_from_msg(msg.hands[0].mesh)
         truth = trimesh.load(SAMPLE / 'mesh' / f'{frames.ids[index]}_hand.ply', process=False)
         distances.append(np.median(metrics.nearest_distances(

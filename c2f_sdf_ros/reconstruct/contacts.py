@@ -15,7 +15,7 @@ The rule, per hand part (palm, thumb, index, middle, ring, little; ``msg/Contact
    error allowed on top. The pipeline sets the tolerance in lattice cells
    (``ReconstructorConfig.contact_cells`` x ``lattice_cell``), because predicted surfaces
    are only as good as the lattice and the model: on 60 synthetic test frames the shipped
-   weights leave a median 7 mm (thumb) to 22 mm (ring) between a finger and the object
+   weights leave a median 7 mm (thumb) to 23 mm (ring) between a finger and the object
    where the ground truth has that finger touching (docs/benchmarks.md, contacts).
    ``tolerance=0`` is the exact rule (ground-truth meshes).
 4. **Contact points.** For each part in contact, its points within ``distance`` of the

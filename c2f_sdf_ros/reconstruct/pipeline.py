@@ -61,6 +61,8 @@ from c2f_sdf_ros.reconstruct.meshing import (
 # 'tight' (narrow band, then a second pass over the tight box of each inside, as the
 # reference code evaluates).
 LATTICES = ('ser', 'dense', 'narrow_band', 'tight')
+# The most reconstruction error a contact decision allows for, whatever the lattice (m).
+MAX_CONTACT_TOLERANCE = 0.03
 STAGES = ('localise', 'encoder', 'coarse', 'queries', 'marching_cubes', 'object',
           'contacts')
 
@@ -89,7 +91,9 @@ class ReconstructorConfig:
     contact_cells : float
         Reconstruction error allowed on top of it, in lattice cells (5.1 mm each at 128):
         a hand part is in contact when its reconstructed surface comes within
-        ``contact_distance + contact_cells * cell`` of the object's (docs/reconstruction.md).
+        ``contact_distance + contact_cells * cell`` of the object's (docs/reconstruction.md),
+        the allowance capped at ``MAX_CONTACT_TOLERANCE`` (coarse lattices, e.g. 32^3, would
+        otherwise call 10 cm a touch).
     query_batch : int
         SDF queries per model call.
     bf16 : bool
@@ -165,11 +169,9 @@ class Reconstruction:
     seed: HandSeed | None = None
     timings: dict[str, float] = field(default_factory=dict)
     queries: int = 0
-
-    @property
-    def side(self) -> str:
-        """'left', 'right' or 'unknown' (from the detector; non-mirrored camera)."""
-        return self.seed.side if self.seed is not None else 'unknown'
+    side: str = 'unknown'        # 'left', 'right' or 'unknown' (non-mirrored camera)
+    track_id: int = -1           # identity across frames (reconstruct.tracking); -1: none
+    object_track_id: int = -1
 
     @property
     def total_seconds(self) -> float:
@@ -440,7 +442,8 @@ class Reconstructor:
         if hand_mesh is not None and object_mesh is not None:
             cell = lattice_cell(config.resolution, self.crop.norm_scale)
             contacts = find_contacts(hand_mesh, object_mesh, joints_cam,
-                                     config.contact_distance, config.contact_cells * cell)
+                                     config.contact_distance,
+                                     min(config.contact_cells * cell, MAX_CONTACT_TOLERANCE))
         lap('contacts')
 
         hand_points = object_points = np.zeros((0, 3))
@@ -456,4 +459,4 @@ class Reconstructor:
             self._to_camera(center, root) + object_shift,
             contacts, seed.score if hand_mesh is not None else 0.0,
             object_confidence if object_mesh is not None else 0.0,
-            hand_points, object_points, seed, timings, count)
+            hand_points, object_points, seed, timings, count, seed.side)

@@ -77,11 +77,10 @@ def marker_id(hand_index: int, result: Reconstruction) -> int:
     """
     The marker id of a hand's meshes (its hand and its object markers share it).
 
-    The hand's index in the frame for now; the one place to give a tracker's track id
-    instead, so that RViz keeps each hand's markers when hands change order.
+    The hand's track id (``reconstruct.tracking``), so that RViz keeps each hand's markers
+    when hands change order; its index in the frame when it is not tracked.
     """
-    del result   # a tracked Reconstruction will carry its id
-    return hand_index
+    return result.track_id if result.track_id >= 0 else hand_index
 
 
 def reconstruction_to_msg(frame: FrameReconstruction | Reconstruction, header: Header,
@@ -104,6 +103,7 @@ def reconstruction_to_msg(frame: FrameReconstruction | Reconstruction, header: H
         if result.hand_mesh is None:
             continue
         hand = HandReconstruction(side=SIDES.get(result.side, HandReconstruction.SIDE_UNKNOWN),
+                                  track_id=int(result.track_id),
                                   confidence=float(result.hand_confidence))
         hand.mesh = mesh_to_msg(result.hand_mesh.vertices, result.hand_mesh.faces, packed)
         hand.joints = points_from_array(result.joints)
@@ -112,7 +112,8 @@ def reconstruction_to_msg(frame: FrameReconstruction | Reconstruction, header: H
         msg.hands.append(hand)
         if result.object_mesh is None:
             continue
-        obj = ObjectReconstruction(confidence=float(result.object_confidence))
+        obj = ObjectReconstruction(track_id=int(result.object_track_id),
+                                   confidence=float(result.object_confidence))
         obj.mesh = mesh_to_msg(result.object_mesh.vertices, result.object_mesh.faces,
                                packed)
         obj.center = _point(result.object_center)

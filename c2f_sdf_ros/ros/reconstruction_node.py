@@ -53,6 +53,7 @@ from c2f_sdf_ros.reconstruct.pipeline import (
     ReconstructorConfig,
 )
 from c2f_sdf_ros.reconstruct.ser import SER_MODES, SerConfig
+from c2f_sdf_ros.reconstruct.tracking import HandTracker, TrackerConfig, with_tracks
 from c2f_sdf_ros.ros import cdr
 from c2f_sdf_ros.ros.diagnostics import (
     KeyedThrottle,
@@ -148,6 +149,12 @@ PARAMETERS = INPUT_PARAMETERS + (
     _spec('contact_distance', 0.005, 'Hand vertices within this distance (m) of the '
           'object are contacts (runtime).', low=0.0, high=0.05),
     _spec('bf16', False, 'bfloat16 SDF queries (faster on GPUs and AMX CPUs).'),
+    _spec('track_max_gap', TrackerConfig.max_gap, 'A hand unseen for longer (s) gets a new '
+          'track id.', low=0.0, high=60.0),
+    _spec('smoothing_min_cutoff', TrackerConfig.min_cutoff, 'One Euro filter of joints and '
+          'root: cutoff (Hz) at rest; lower is smoother.', low=0.01, high=100.0),
+    _spec('smoothing_beta', TrackerConfig.beta, 'One Euro filter: how fast the cutoff rises '
+          'with speed; higher follows fast moves with less lag.', low=0.0, high=1000.0),
     _spec('publish_points', True, 'Publish hand_points / object_points clouds (runtime).'),
     _spec('input_timeout', 5.0, 'Seconds without an input frame after which the markers '
           'are cleared (DELETEALL); 0: never (runtime).', low=0.0, high=3600.0),
@@ -215,6 +222,9 @@ class ReconstructionRunner:
         self._timers: list = []
         self._markers = MeshMarkerArrayBuilder()
         self._marker_frame_id = ''
+        self.tracker = HandTracker(TrackerConfig(
+            max_gap=params['track_max_gap'],
+            min_cutoff=params['smoothing_min_cutoff'], beta=params['smoothing_beta']))
         self._log_throttle = KeyedThrottle(5.0)
 
         self._condition = threading.Condition()
@@ -302,6 +312,7 @@ class ReconstructionRunner:
         if self.input is not None:
             self.input.destroy()
         worker.join(timeout)
+        self.tracker = HandTracker(self.tracker.config)   # a restart starts new tracks
         if clear:
             self.clear_markers('stopped', wait=1.0)
         return True
@@ -432,9 +443,9 @@ class ReconstructionRunner:
             self._drop(error)
             return
         self._pipeline.append(time.perf_counter() - pipeline_started)
-        # Tracking goes here: a tracker (reconstruct/tracking.py) gives each hand a track
-        # id and smooths it before the messages are built; reconstruction_msgs.marker_id
-        # then returns the track id instead of the hand's index.
+        # Identity across frames and smoothed joints (One Euro), before the messages.
+        stamp = stamp_to_ns(color.header.stamp) / NS_PER_S
+        result = with_tracks(result, self.tracker.update(result, stamp))
         if not result.hands:
             self.dropped['no_hand'] += 1   # counted, and still published (empty)
         outputs_started = time.perf_counter()
