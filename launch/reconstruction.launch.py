@@ -12,25 +12,15 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 
-from c2f_sdf_ros.ros.launch_helpers import (
-    RECONSTRUCTION_NAMESPACE,
-    argument,
-    camera_arguments,
-    camera_remappings,
-    fastdds_profile,
-    namespace_argument,
-    package_node,
-    params_file_argument,
-    rviz,
-)
+from c2f_sdf_ros.ros import launch_helpers as helpers
 
 
 def generate_launch_description():
     return LaunchDescription([
-        *camera_arguments('Namespace of the camera driver (RealSense: /camera/camera).'),
-        namespace_argument(RECONSTRUCTION_NAMESPACE, 'Namespace of the reconstruction node '
-                           'and its outputs.'),
-        params_file_argument('reconstruction.yaml',
+        *helpers.camera_arguments('Namespace of the camera driver (RealSense: /camera/camera).'),
+        helpers.namespace_argument(helpers.RECONSTRUCTION_NAMESPACE,
+                                   'Namespace of the reconstruction node and its outputs.'),
+        helpers.params_file_argument('reconstruction.yaml',
                              'YAML with the reconstruction node parameters.'),
         DeclareLaunchArgument('detector', default_value='mediapipe',
                               choices=['mediapipe', 'skin_depth'],
@@ -47,15 +37,15 @@ def generate_launch_description():
                               choices=['raw', 'compressedDepth'],
                               description='raw, or compressedDepth '
                                           '(<depth_topic>/compressedDepth).'),
-        *fastdds_profile(),
-        package_node(
+        *helpers.fastdds_profile(),
+        helpers.package_node(
             'reconstruction_node', 'hand_object_reconstruction',
             [LaunchConfiguration('params_file'), {
-                'detector': argument('detector', str),
-                'qos_reliability': argument('qos_reliability', str),
-                'color_transport': argument('color_transport', str),
-                'depth_transport': argument('depth_transport', str),
+                'detector': helpers.argument('detector', str),
+                'qos_reliability': helpers.argument('qos_reliability', str),
+                'color_transport': helpers.argument('color_transport', str),
+                'depth_transport': helpers.argument('depth_transport', str),
             }],
-            remappings=camera_remappings()),
-        *rviz('false'),
+            remappings=helpers.camera_remappings()),
+        *helpers.rviz('false'),
     ])

@@ -8,12 +8,7 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 
-from c2f_sdf_ros.ros.launch_helpers import (
-    argument,
-    namespace_argument,
-    package_node,
-    params_file_argument,
-)
+from c2f_sdf_ros.ros import launch_helpers as helpers
 
 
 def generate_launch_description():
@@ -23,13 +18,14 @@ def generate_launch_description():
                               description='File format of the meshes.'),
         DeclareLaunchArgument('reconstruction_topic', default_value='/c2f_sdf/reconstruction',
                               description='HandObjectReconstruction topic to record.'),
-        namespace_argument('', 'Namespace of the recorder node.'),
-        params_file_argument('recorder.yaml', 'YAML with the remaining recorder parameters.'),
-        package_node(
+        helpers.namespace_argument('', 'Namespace of the recorder node.'),
+        helpers.params_file_argument('recorder.yaml',
+                                     'YAML with the remaining recorder parameters.'),
+        helpers.package_node(
             'recorder_node', 'reconstruction_recorder',
             [LaunchConfiguration('params_file'), {
-                'output_dir': argument('output_dir', str),
-                'mesh_format': argument('mesh_format', str),
+                'output_dir': helpers.argument('output_dir', str),
+                'mesh_format': helpers.argument('mesh_format', str),
             }],
             remappings=[('reconstruction', LaunchConfiguration('reconstruction_topic'))]),
     ])

@@ -12,14 +12,7 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 
-from c2f_sdf_ros.ros.launch_helpers import (
-    BOOLEAN,
-    argument,
-    fastdds_profile,
-    namespace_argument,
-    package_node,
-    params_file_argument,
-)
+from c2f_sdf_ros.ros import launch_helpers as helpers
 
 
 def generate_launch_description():
@@ -27,23 +20,23 @@ def generate_launch_description():
         DeclareLaunchArgument(
             'frames_dir', description='Folder of frames (camera.yaml, color/, depth/).'),
         DeclareLaunchArgument('rate', default_value='30.0', description='Frames per second.'),
-        DeclareLaunchArgument('loop', default_value='true', choices=BOOLEAN,
+        DeclareLaunchArgument('loop', default_value='true', choices=helpers.BOOLEAN,
                               description='Start again after the last frame.'),
-        namespace_argument('camera/camera', 'Namespace of the published topics.'),
+        helpers.namespace_argument('camera/camera', 'Namespace of the published topics.'),
         DeclareLaunchArgument('frame_id', default_value='camera_color_optical_frame',
                               description='frame_id of the published headers.'),
         DeclareLaunchArgument('qos_reliability', default_value='reliable',
                               choices=['reliable', 'best_effort'],
                               description='Reliability of the published topics.'),
-        params_file_argument('replay_camera.yaml',
+        helpers.params_file_argument('replay_camera.yaml',
                              'YAML with the remaining replay_camera parameters.'),
-        *fastdds_profile(),
-        package_node('replay_camera_node', 'replay_camera', [
+        *helpers.fastdds_profile(),
+        helpers.package_node('replay_camera_node', 'replay_camera', [
             LaunchConfiguration('params_file'), {
-                'frames_dir': argument('frames_dir', str),
-                'rate': argument('rate', float),
-                'loop': argument('loop', bool),
-                'frame_id': argument('frame_id', str),
-                'qos_reliability': argument('qos_reliability', str),
+                'frames_dir': helpers.argument('frames_dir', str),
+                'rate': helpers.argument('rate', float),
+                'loop': helpers.argument('loop', bool),
+                'frame_id': helpers.argument('frame_id', str),
+                'qos_reliability': helpers.argument('qos_reliability', str),
             }]),
     ])

@@ -13,39 +13,30 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 
-from c2f_sdf_ros.ros.launch_helpers import (
-    BOOLEAN,
-    argument,
-    camera_arguments,
-    camera_remappings,
-    namespace_argument,
-    package_node,
-    params_file_argument,
-    rviz,
-)
+from c2f_sdf_ros.ros import launch_helpers as helpers
 
 
 def generate_launch_description():
     return LaunchDescription([
-        *camera_arguments('Namespace of the camera driver (RealSense: /camera/camera).'),
-        namespace_argument('', 'Namespace of the monitor node.'),
+        *helpers.camera_arguments('Namespace of the camera driver (RealSense: /camera/camera).'),
+        helpers.namespace_argument('', 'Namespace of the monitor node.'),
         DeclareLaunchArgument('qos_reliability', default_value='reliable',
                               choices=['reliable', 'best_effort'],
                               description='Reliability of the subscriptions; best_effort '
                               'for a best_effort driver.'),
         DeclareLaunchArgument('sync_slop', default_value='0.05',
                               description='Largest stamp difference within a triple (s).'),
-        DeclareLaunchArgument('exact_sync', default_value='false', choices=BOOLEAN,
+        DeclareLaunchArgument('exact_sync', default_value='false', choices=helpers.BOOLEAN,
                               description='Match only identical stamps.'),
-        params_file_argument('rgbd_monitor.yaml',
+        helpers.params_file_argument('rgbd_monitor.yaml',
                              'YAML with the remaining rgbd_monitor parameters.'),
-        package_node(
+        helpers.package_node(
             'rgbd_monitor_node', 'rgbd_monitor',
             [LaunchConfiguration('params_file'), {
-                'qos_reliability': argument('qos_reliability', str),
-                'sync_slop': argument('sync_slop', float),
-                'exact_sync': argument('exact_sync', bool),
+                'qos_reliability': helpers.argument('qos_reliability', str),
+                'sync_slop': helpers.argument('sync_slop', float),
+                'exact_sync': helpers.argument('exact_sync', bool),
             }],
-            remappings=camera_remappings()),
-        *rviz('false'),
+            remappings=helpers.camera_remappings()),
+        *helpers.rviz('false'),
     ])

@@ -12,7 +12,6 @@ of the meshes to the ground truth. Medians per frame are printed as a table, or 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -24,7 +23,7 @@ import trimesh
 
 from c2f_sdf_ros.data.bundled import BUNDLED_FRAMES
 from c2f_sdf_ros.data.synth_folder import SynthFolder
-from c2f_sdf_ros.eval import metrics
+from c2f_sdf_ros.eval import metrics, report
 from c2f_sdf_ros.reconstruct.pipeline import STAGES, Reconstructor, ReconstructorConfig
 from c2f_sdf_ros.reconstruct.ser import SerConfig
 
@@ -153,10 +152,4 @@ def format_table(summary: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        summary = run(args)
-    except (OSError, ValueError) as error:
-        print(f'c2f-sdf bench: error: {error}', file=sys.stderr)
-        return 2
-    print(json.dumps(summary) if args.json else format_table(summary))
-    return 0
+    return report.print_summary('c2f-sdf bench', args, run, format_table)

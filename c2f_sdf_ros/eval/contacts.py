@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 
 import numpy as np
 
 from c2f_sdf_ros.data.bundled import BUNDLED_FRAMES
 from c2f_sdf_ros.data.synth_folder import SynthFolder
+from c2f_sdf_ros.eval import report
 from c2f_sdf_ros.reconstruct.contacts import PART_NAMES, find_contacts, lattice_cell
 from c2f_sdf_ros.reconstruct.hand_finder import FinderConfig
 from c2f_sdf_ros.reconstruct.pipeline import Reconstructor, ReconstructorConfig
@@ -184,10 +184,4 @@ def format_table(summary: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        summary = run(args)
-    except (OSError, ValueError) as error:
-        print(f'c2f-sdf bench-contacts: error: {error}', file=sys.stderr)
-        return 2
-    print(json.dumps(summary) if args.json else format_table(summary))
-    return 0
+    return report.print_summary('c2f-sdf bench-contacts', args, run, format_table)

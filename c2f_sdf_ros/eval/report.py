@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import sys
 
 import matplotlib
 import numpy as np
@@ -98,3 +100,19 @@ def gallery(rows: list[list[np.ndarray]], titles: list[str], path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def print_summary(prog: str, args, run, format_table) -> int:
+    """
+    The end of a benchmark command: ``run(args)``, then its JSON or its table.
+
+    Returns the exit status: 2 with one ``prog: error: ...`` line when ``run`` raises
+    OSError or ValueError, else 0. ``args.json`` chooses the output.
+    """
+    try:
+        summary = run(args)
+    except (OSError, ValueError) as error:
+        print(f'{prog}: error: {error}', file=sys.stderr)
+        return 2
+    print(json.dumps(summary) if args.json else format_table(summary))
+    return 0

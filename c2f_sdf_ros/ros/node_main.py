@@ -39,15 +39,16 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
     ``publish_on_stop``: keep the context up through ``destroy_node()`` (see above; ``spin``
     is then this module's own loop). Returns the exit status.
     """
-    if publish_on_stop:
-        return _run_node_publishing_on_stop(make_node, args)
     try:
-        with rclpy.init(args=args):
-            node = make_node()
-            try:
-                spin(node)
-            finally:
-                node.destroy_node()
+        if publish_on_stop:
+            _spin_until_signal(make_node, args)
+        else:
+            with rclpy.init(args=args):
+                node = make_node()
+                try:
+                    spin(node)
+                finally:
+                    node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except ConfigurationError as error:
@@ -56,7 +57,8 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
     return 0
 
 
-def _run_node_publishing_on_stop(make_node: Callable[[], Node], args: list[str] | None) -> int:
+def _spin_until_signal(make_node: Callable[[], Node], args: list[str] | None) -> None:
+    """Spin until SIGINT/SIGTERM with our own handler, so the context outlives the node."""
     stop = threading.Event()
 
     def on_signal(signum, frame) -> None:
@@ -78,12 +80,6 @@ def _run_node_publishing_on_stop(make_node: Callable[[], Node], args: list[str] 
                 executor.remove_node(node)
                 executor.shutdown()
                 node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except ConfigurationError as error:
-        print(f'[ERROR] {error}', file=sys.stderr)
-        return 2
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    return 0
