@@ -504,9 +504,9 @@ def apply_depth_sensor(depth_clean: np.ndarray, rng: np.random.Generator,
     sigma = np.float32(sensor.sigma0) + np.float32(sensor.sigma2) * clean * clean
     depth = clean + noise * sigma
     steps = np.rint(depth / np.float32(sensor.quantisation))
-    # float32 step count times the float32 step, as depth_mm_to_m computes it: a 1 mm result
-    # survives a millimetre PNG round trip bit for bit.
-    depth = steps.astype(np.float32) * np.float32(sensor.quantisation)
+    # float32 step count over float32 steps per metre, as depth_mm_to_m decodes millimetres:
+    # a 1 mm result survives a millimetre PNG round trip bit for bit.
+    depth = steps.astype(np.float32) / np.float32(1.0 / sensor.quantisation)
     valid &= (depth >= sensor.min_depth) & (depth <= sensor.max_depth)
 
     valid &= ~(depth_edges(clean, sensor.edge_threshold)
