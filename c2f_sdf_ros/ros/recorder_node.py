@@ -129,7 +129,9 @@ class RecorderNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Run the recorder node (``ros2 run c2f_sdf_ros recorder_node``)."""
-    return run_node(RecorderNode, args)
+    # Our own signal handling (see node_main): the files are closed before the context goes,
+    # and a Ctrl-C during start-up cannot leave rclpy's handler half installed.
+    return run_node(RecorderNode, args, publish_on_stop=True)
 
 
 if __name__ == '__main__':
