@@ -301,8 +301,7 @@ class Reconstructor:
         lap('localise')
         if rng is None:
             rng = np.random.default_rng(self.config.seed)
-        hands = [self._reconstruct_seed(color, depth, camera, seed, rng, None)
-                 for seed in seeds]
+        hands = [self._reconstruct_seed(color, depth, camera, seed, rng) for seed in seeds]
         for hand in hands:
             for stage, seconds in hand.timings.items():
                 timings[stage] += seconds
@@ -340,20 +339,17 @@ class Reconstructor:
             On malformed input, with the reason (see ``check_rgbd``).
 
         """
+        depth = check_rgbd(color, depth, K)
+        camera = CameraIntrinsics.from_matrix(K, color.shape[1], color.shape[0])
+        timings = dict.fromkeys(STAGES, 0.0)
         if root is None:
-            timings = dict.fromkeys(STAGES, 0.0)
             lap = self._stopwatch(timings)
-            depth = check_rgbd(color, depth, K)
-            camera = CameraIntrinsics.from_matrix(K, color.shape[1], color.shape[0])
             seeds = self.finder.find(color, depth, camera)[:1]
             lap('localise')
             if not seeds:
                 return Reconstruction(False, timings=timings)
             seed = seeds[0]
         else:
-            depth = check_rgbd(color, depth, K)
-            camera = CameraIntrinsics.from_matrix(K, color.shape[1], color.shape[0])
-            timings = None
             seed = HandSeed(np.asarray(root, float), np.full(4, np.nan), 1.0)
         if rng is None:
             rng = np.random.default_rng(self.config.seed)
@@ -361,7 +357,7 @@ class Reconstructor:
 
     def _reconstruct_seed(self, color: np.ndarray, depth: np.ndarray, camera: CameraIntrinsics,
                           seed: HandSeed, rng: np.random.Generator,
-                          timings: dict[str, float] | None) -> Reconstruction:
+                          timings: dict[str, float] | None = None) -> Reconstruction:
         """One hand from its seed; ``timings`` carries earlier stages' times (or None)."""
         config = self.config
         timings = dict(timings) if timings is not None else dict.fromkeys(STAGES, 0.0)
