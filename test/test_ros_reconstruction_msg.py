@@ -86,6 +86,13 @@ def test_recorder_writes_meshes_and_json_lines(tmp_path):
         np.testing.assert_allclose(obj.vertices, obj_v, atol=1e-6)
         np.testing.assert_array_equal(obj.faces, obj_f)
     assert 'recorded 2 frames' in process_log(recorder)
+    # The demonstration record, under its default name: hand track 0 (the test messages'
+    # default id), one part touching in each frame, so no grasp.
+    record = json.loads((out / 'demonstration.json').read_text())
+    assert record['frame_count'] == 2 and record['grasps'] == []
+    (track,) = record['tracks']
+    assert track['track_id'] == 0 and [f['contacts'] for f in track['frames']] == \
+        [['index'], ['index']]
 
 
 def test_recorder_rejects_unusable_output_dir(tmp_path):

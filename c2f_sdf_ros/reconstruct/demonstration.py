@@ -2,10 +2,12 @@
 A demonstration as a record: per-track hand and object trajectories, contacts and grasps.
 
 ``Demonstration.add(stamp, tracked_hands)`` takes each frame's ``TrackedHand`` list (from
-``reconstruct.tracking.HandTracker``); ``grasps()`` finds the grasp events; ``to_dict()`` /
-``write_json(path)`` give the record (schema in docs/data-format.md, "Demonstration
-records") and ``summary_line()`` one line such as ``2 grasps: right hand grasped object 1
-at 1.20 s with thumb+index+middle, released at 3.40 s; ...``.
+``reconstruct.tracking.HandTracker``), ``add_frames(stamp, {track_id: TrackFrame})`` frames
+tracked elsewhere (the recorder node: the reconstruction node's track ids);
+``grasps()`` finds the grasp events; ``to_dict()`` / ``write_json(path)`` give the record
+(schema in docs/demonstrations.md) and ``summary_line()`` one line such as ``2 grasps:
+right hand grasped object 1 at 1.20 s with thumb+index+middle, released at 3.40 s; ...``,
+``track_summary()`` one per track, contacts without a grasp included.
 
 A frame of a track is **in grasp contact** when at least ``min_parts`` hand parts touch its
 object (``Contacts.touching``; the thumb required if ``require_thumb``). A grasp starts
@@ -19,6 +21,7 @@ relative to the object that a robot can replay.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 import json
 import os
@@ -84,6 +87,32 @@ class TrackFrame:
     touching: tuple[int, ...]         # PART_* in contact
     gaps: np.ndarray                  # (6,) per-part gap (m), inf when unknown
 
+    def __post_init__(self):
+        # Checked here, once, so that a bad frame fails where it is added and not when the
+        # record is written at the end of a long recording.
+        self.stamp = float(self.stamp)
+        self.root = _array(self.root, (3,), 'root')
+        self.joints = _array(self.joints, (21, 3), 'joints')
+        self.gaps = _array(self.gaps, (len(PART_NAMES),), 'gaps', finite=False)
+        if np.isnan(self.gaps).any():
+            raise ValueError('gaps must not be NaN (inf: unknown)')
+        if self.object_id is None:
+            if self.object_center is not None or self.object_box is not None or self.touching:
+                raise ValueError('a frame without an object has no centre, box or contacts')
+        else:
+            self.object_id = int(self.object_id)
+            self.object_center = _array(self.object_center, (3,), 'object_center')
+        if (self.object_box is None) != (self.object_extents is None):
+            raise ValueError('object_box and object_extents go together')
+        if self.object_box is not None:
+            self.object_box = _array(self.object_box, (4, 4), 'object_box')
+            self.object_extents = _array(self.object_extents, (3,), 'object_extents')
+        touching = tuple(sorted({int(p) for p in self.touching}))
+        if touching and not 0 <= touching[0] <= touching[-1] < len(PART_NAMES):
+            raise ValueError(f'touching parts must be in [0, {len(PART_NAMES)}), got '
+                             f'{touching}')
+        self.touching = touching
+
     def in_contact(self, config: GraspConfig) -> bool:
         """Whether this frame is in grasp contact with its object under ``config``."""
         if self.object_id is None or len(self.touching) < config.min_parts:
@@ -139,6 +168,23 @@ def to_box_frame(camera_T_box: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Camera-frame points (..., 3) in the box frame."""
     rotation, origin = camera_T_box[:3, :3], camera_T_box[:3, 3]
     return (np.asarray(points, float) - origin) @ rotation
+
+
+def track_frame(stamp: float, tracked: TrackedHand) -> TrackFrame:
+    """
+    The record of one tracked hand in the frame at ``stamp``.
+
+    Its object box is the oriented bounding box of the hand's object mesh; its contacts
+    and gaps are the hand's ``Contacts`` (none without an object).
+    """
+    hand = tracked.hand
+    has_object = tracked.object_id is not None
+    box = extents = None
+    if has_object and hand.object_mesh is not None:
+        box, extents = object_box(hand.object_mesh)
+    return TrackFrame(stamp, tracked.side, tracked.root, tracked.joints, tracked.object_id,
+                      tracked.object_center if has_object else None, box, extents,
+                      hand.contacts.touching if has_object else (), hand.contacts.gaps)
 
 
 def detect_grasps(frames: list[TrackFrame], config: GraspConfig) -> list[tuple[int, int | None]]:
@@ -215,25 +261,35 @@ class Demonstration:
             On a stamp earlier than the previous frame's or not finite.
 
         """
+        self.add_frames(stamp, {tracked.track_id: track_frame(stamp, tracked)
+                                for tracked in hands})
+
+    def add_frames(self, stamp: float, frames: Mapping[int, TrackFrame]) -> None:
+        """
+        Record one frame given as hand track id -> ``TrackFrame`` (empty: no hands).
+
+        For hands tracked elsewhere, e.g. the reconstruction node's messages with their
+        track ids.
+
+        Raises
+        ------
+        ValueError
+            On a stamp earlier than the previous frame's or not finite, or a frame whose
+            own stamp is another.
+
+        """
         stamp = float(stamp)
         if not np.isfinite(stamp):
             raise ValueError(f'stamp must be finite, got {stamp}')
         if self.stamps and stamp < self.stamps[-1]:
             raise ValueError(f'stamps must not decrease: {stamp} after {self.stamps[-1]}')
+        for track_id, frame in frames.items():
+            if frame.stamp != stamp:
+                raise ValueError(f'track {track_id}: its stamp {frame.stamp} differs from '
+                                 f'the frame stamp {stamp}')
         self.stamps.append(stamp)
-        for tracked in hands:
-            hand = tracked.hand
-            box = extents = None
-            if tracked.object_id is not None and hand.object_mesh is not None:
-                box, extents = object_box(hand.object_mesh)
-            contacts = hand.contacts
-            self.tracks.setdefault(tracked.track_id, []).append(TrackFrame(
-                stamp, tracked.side, np.asarray(tracked.root, float),
-                np.asarray(tracked.joints, float), tracked.object_id,
-                np.asarray(tracked.object_center, float) if tracked.object_id is not None
-                else None, box, extents,
-                contacts.touching if tracked.object_id is not None else (),
-                np.asarray(contacts.gaps, float)))
+        for track_id, frame in frames.items():
+            self.tracks.setdefault(int(track_id), []).append(frame)
 
     # -- derived -----------------------------------------------------------------------------
     def grasps(self) -> list[Grasp]:
@@ -282,6 +338,47 @@ class Demonstration:
         count = f'{len(grasps)} grasp' + ('s' if len(grasps) > 1 else '')
         return f'{count}: ' + '; '.join(items)
 
+    def track_summary(self, label: Callable[[float], str] | None = None) -> str:
+        """
+        One line, one item per hand track: its grasps, or its contacts, or 'no contact'.
+
+        For example ``track 1 (right): 1 grasp, onset at 1.20 s with thumb+index+middle,
+        released at 3.40 s; track 2 (left): contact in 2 frames, first at 0.50 s (index), no
+        grasp``. Unlike ``summary_line()`` a track whose hand touched its object without a
+        grasp (one part, or too short) is reported too.
+
+        Parameters
+        ----------
+        label : callable, optional
+            Stamp -> how a frame is named, e.g. ``'frame 000012'``; default the seconds
+            from the first frame (``'1.20 s'``).
+
+        """
+        start = self.stamps[0] if self.stamps else 0.0
+        if label is None:
+            def label(stamp: float) -> str:
+                return f'{stamp - start:.2f} s'
+        if not self.tracks:
+            return f'no hands in {len(self.stamps)} frames'
+        grasps = self.grasps()
+        items = []
+        for track_id, frames in sorted(self.tracks.items()):
+            own = [g for g in grasps if g.track_id == track_id]
+            touched = [f for f in frames if f.touching]
+            if own:
+                text = f'{len(own)} grasp' + ('s' if len(own) > 1 else '') + ', ' + \
+                    ', then '.join(_grasp_phrase(g, self.stamps[-1], label) for g in own)
+            elif touched:
+                parts = '+'.join(PART_NAMES[p] for p in sorted({p for f in touched
+                                                                for p in f.touching}))
+                count = f'{len(touched)} frame' + ('s' if len(touched) > 1 else '')
+                text = (f'contact in {count}, first at {label(touched[0].stamp)} ({parts}), '
+                        'no grasp')
+            else:
+                text = 'no contact'
+            items.append(f'track {track_id} ({_track_side(frames)}): {text}')
+        return '; '.join(items)
+
     def to_dict(self) -> dict:
         """The record as JSON-ready data (docs/data-format.md, "Demonstration records")."""
         tracks = []
@@ -312,16 +409,56 @@ class Demonstration:
         }
 
     def write_json(self, path: str | os.PathLike) -> pathlib.Path:
-        """Write ``to_dict()`` as one JSON file (parents created); returns the path."""
+        """
+        Write ``to_dict()`` as one JSON file (parents created); returns the path.
+
+        The file is written beside ``path`` under a temporary name and renamed onto it, so
+        that a reader (or a recorder stopped mid-write) never sees half a record: ``path``
+        holds the previous record or the new one.
+        """
         path = pathlib.Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False) + '\n')
+        text = json.dumps(self.to_dict(), indent=1, allow_nan=False) + '\n'
+        # The process id keeps two processes writing one record off each other's file;
+        # open() gives it the usual permissions (the umask's), which os.replace keeps.
+        temporary = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+        try:
+            with open(temporary, 'w', encoding='utf-8') as stream:
+                stream.write(text)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
         return path
+
+
+def _array(values, shape: tuple[int, ...], name: str, finite: bool = True) -> np.ndarray:
+    """``values`` as a float array of ``shape``; ValueError otherwise (or if not finite)."""
+    array = np.asarray(values, float)
+    if array.shape != shape:
+        raise ValueError(f'{name} must have shape {shape}, got {array.shape}')
+    if finite and not np.isfinite(array).all():
+        raise ValueError(f'{name} must be finite')
+    return array
 
 
 def _track_side(frames: list[TrackFrame]) -> str:
     """The side the track ended with (the tracker's majority vote)."""
     return frames[-1].side
+
+
+def _grasp_phrase(grasp: Grasp, last_stamp: float, label: Callable[[float], str]) -> str:
+    """'onset at X with parts, released at Y' (or held to the end, or lost) of one grasp."""
+    parts = '+'.join(PART_NAMES[p] for p in grasp.onset_parts)
+    if grasp.release is not None:
+        end = f'released at {label(grasp.release)}'
+    elif grasp.end < last_stamp:     # the track ended while the hand held the object
+        end = f'hand lost after {label(grasp.end)}'
+    else:
+        end = 'held to the end'
+    return f'onset at {label(grasp.onset)} with {parts}, {end}'
 
 
 def _vector(values) -> list | None:

@@ -7,11 +7,16 @@ collector writes what comes back::
 
     OUT/meshes/<frame>_hand.ply, <frame>_object.ply   reconstructed meshes (camera frame)
     OUT/overlay/<frame>.png                           meshes drawn over the color image
-    OUT/frames.jsonl                                  per frame: latency, stages, queries
+    OUT/frames.jsonl                                  per frame: stamp, latency, stages,
+                                                      queries
+    OUT/demonstration.json                            hand tracks, contacts, grasp events
+                                                      (docs/demonstrations.md)
 
 Frames are replayed at a rate the reconstruction sustains (measured on the first frame
 before the replay starts), so none is superseded; per-frame latency (image stamp to the
-collector receiving the result) is printed as results arrive.
+collector receiving the result) is printed as results arrive. At the end one line
+``grasp summary: track 1 (right): 1 grasp, onset at frame 000000 with thumb+index, ...``
+gives each hand track's grasps or contacts, the frames named by the folder's frame ids.
 """
 
 from __future__ import annotations
@@ -35,12 +40,14 @@ import trimesh
 from c2f_sdf_ros.data.bundled import BUNDLED_FRAMES
 from c2f_sdf_ros.data.frame_folder import FrameFolder
 from c2f_sdf_ros.msg import HandObjectReconstruction
+from c2f_sdf_ros.reconstruct.demonstration import Demonstration
 from c2f_sdf_ros.reconstruct.hand_finder import FINDERS, FinderConfig
 from c2f_sdf_ros.reconstruct.overlay import HAND_RGB, OBJECT_RGB, overlay_meshes
 from c2f_sdf_ros.reconstruct.pipeline import Reconstructor, ReconstructorConfig
 from c2f_sdf_ros.ros.conversions import color_image_to_rgb, mesh_from_msg
 from c2f_sdf_ros.ros.parameters import ConfigurationError
 from c2f_sdf_ros.ros.reconstruction_node import ReconstructionNode
+from c2f_sdf_ros.ros.recorder_node import demonstration_frames
 from c2f_sdf_ros.ros.replay_camera_node import ReplayCameraNode
 from c2f_sdf_ros.ros.sync import NS_PER_S, stamp_to_ns
 
@@ -48,9 +55,15 @@ NAMESPACE = '/c2f_demo'
 
 
 class DemoCollector(Node):
-    """Keeps the replayed color images by stamp and writes each reconstruction."""
+    """
+    Keeps the replayed color images by stamp and writes each reconstruction.
 
-    def __init__(self, out: pathlib.Path, frame_ids: list[str], camera, **kwargs):
+    It also adds each one to ``demonstration``, as the recorder node does (the
+    reconstruction node's track ids), with the frame's id by stamp in ``frame_names``.
+    """
+
+    def __init__(self, out: pathlib.Path, frame_ids: list[str], camera, source: str = '',
+                 **kwargs):
         super().__init__('demo_collector', namespace=NAMESPACE, **kwargs)
         self.out = out
         self.frame_ids = frame_ids
@@ -58,6 +71,8 @@ class DemoCollector(Node):
         self._colors: dict[int, tuple[int, np.ndarray]] = {}
         self._seen = 0
         self.records: list[dict] = []
+        self.demonstration = Demonstration(source=source)
+        self.frame_names: dict[float, str] = {}
         self._answered: Future[int] = Future()
         self.create_subscription(Image, 'color/image_raw', self._on_color, 10)
         self.create_subscription(HandObjectReconstruction, 'reconstruction', self._on_result, 10)
@@ -101,7 +116,8 @@ class DemoCollector(Node):
         index, color = self._colors.get(stamp, (None, None))
         name = self.frame_ids[index] if index is not None else str(stamp)
         meshes = []
-        record = {'frame': name, 'latency_s': (received - stamp) / NS_PER_S,
+        record = {'frame': name, 'stamp': stamp / NS_PER_S,
+                  'latency_s': (received - stamp) / NS_PER_S,
                   'sdf_queries': int(msg.sdf_query_count),
                   'stages_s': {t.stage: round(t.seconds, 4) for t in msg.timings},
                   'hands': len(msg.hands), 'objects': len(msg.objects),
@@ -123,6 +139,20 @@ class DemoCollector(Node):
         print(f'frame {name}: latency {record["latency_s"]:.2f} s, '
               f'{record["sdf_queries"]} SDF queries, {record["hands"]} hand, '
               f'{record["objects"]} object, {record["contacts"]} contacts', flush=True)
+        try:
+            frames, _ = demonstration_frames(msg)
+            self.demonstration.add_frames(stamp / NS_PER_S, frames)
+        except ValueError as error:
+            print(f'frame {name}: left out of the demonstration: {error}', flush=True)
+            return
+        self.demonstration.frame_id = self.demonstration.frame_id or msg.header.frame_id
+        self.frame_names[stamp / NS_PER_S] = name
+
+    def frame_label(self, stamp: float) -> str:
+        """How the grasp summary names the frame at ``stamp``: 'frame <id>'."""
+        if stamp in self.frame_names:
+            return f'frame {self.frame_names[stamp]}'
+        return f'{stamp - self.demonstration.stamps[0]:.2f} s'
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -200,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                     Parameter('detector', value=detector),
                     Parameter('report_period', value=30.0)])
                 nodes.append(reconstruction)
-                collector = DemoCollector(out, frames.ids, frames.camera)
+                collector = DemoCollector(out, frames.ids, frames.camera,
+                                          source=str(frames.root))
                 nodes.append(collector)
                 replay = ReplayCameraNode(namespace=NAMESPACE, parameter_overrides=[
                     Parameter('frames_dir', value=str(frames.root)),
@@ -229,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     with open(out / 'frames.jsonl', 'w', encoding='utf-8') as stream:
         for record in records:
             stream.write(json.dumps(record) + '\n')
+    if collector is not None:
+        collector.demonstration.write_json(out / 'demonstration.json')
+        print('grasp summary: ' + collector.demonstration.track_summary(collector.frame_label),
+              flush=True)
     latencies = [r['latency_s'] for r in records]
     summary = {'frames_replayed': len(frames), 'frames_reconstructed': len(records),
                'latency_median_s': round(statistics.median(latencies), 3) if latencies else None,

@@ -1,8 +1,9 @@
 """
 Publish ``count`` test reconstructions on ``reconstruction`` from a process of its own.
 
-Usage: python publish_reconstruction.py COUNT [--ros-args ...]. Waits for one subscriber,
-publishes seeds 0..COUNT-1 at 10 Hz, waits until all are acknowledged, exits 0.
+Usage: python publish_reconstruction.py COUNT [grasp] [--ros-args ...]. Waits for one
+subscriber, publishes seeds 0..COUNT-1 (with ``grasp``: frames 0..COUNT-1 of the scripted
+grasp, ``grasp_message``) at 10 Hz, waits until all are acknowledged, exits 0.
 """
 
 import pathlib
@@ -15,11 +16,12 @@ import rclpy  # noqa: E402
 from rclpy.duration import Duration  # noqa: E402
 
 from c2f_sdf_ros.msg import HandObjectReconstruction  # noqa: E402
-from helpers.reconstruction import build_reconstruction  # noqa: E402
+from helpers.reconstruction import build_reconstruction, grasp_message  # noqa: E402
 
 
 def main() -> int:
     count = int(sys.argv[1])
+    grasp = len(sys.argv) > 2 and sys.argv[2] == 'grasp'
     with rclpy.init(args=sys.argv):
         node = rclpy.create_node('test_reconstruction_publisher')
         try:
@@ -29,7 +31,7 @@ def main() -> int:
                 rclpy.spin_once(node, timeout_sec=0.05)
             time.sleep(0.5)  # let the subscriber's side of discovery finish too
             for seed in range(count):
-                publisher.publish(build_reconstruction(
+                publisher.publish(grasp_message(seed) if grasp else build_reconstruction(
                     seed, stamp=node.get_clock().now().to_msg()))
                 time.sleep(0.1)
             ok = publisher.wait_for_all_acked(Duration(seconds=5.0))

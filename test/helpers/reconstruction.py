@@ -58,3 +58,67 @@ def build_reconstruction(seed: int, frame_id: str = 'camera_color_optical_frame'
                    StageTiming(stage='marching_cubes', seconds=0.02)]
     msg.sdf_query_count = 1000 + seed
     return msg
+
+
+# The scripted grasp of ``grasp_message``: frame k is stamped GRASP_START + k / 10 s.
+GRASP_START = 100
+GRASP_FRAMES = 10
+GRASP_OBJECT_CENTER = (0.0, 0.0, 0.5)
+GRASP_OBJECT_YAW = np.pi / 6   # the box is turned 30 degrees about the camera z axis
+
+
+def _grasp_contact(part: int, distance: float, hand_index: int) -> Contact:
+    contact = Contact(hand_part=part, distance=distance, hand_index=hand_index,
+                      object_index=0)
+    contact.position = Point(x=0.03, y=0.0, z=0.5)
+    contact.normal.x = 1.0
+    return contact
+
+
+def grasp_message(k: int) -> HandObjectReconstruction:
+    """
+    Frame ``k`` of a scripted demonstration: a right hand approaches a box, grasps, leaves.
+
+    The right hand (track 1) moves in along x to the box (object track 1, 30 degrees about
+    z); its index touches alone at frame 3 (one part: no grasp), thumb and index from
+    frame 4, the middle finger too at frame 5, nothing from frame 7 as it moves away. A
+    left hand (track 2) without an object stays far off, listed first, so that the hands
+    and the one object do not pair by index; frame 8 also has a hand without a track id.
+    """
+    if not 0 <= k < GRASP_FRAMES:
+        raise ValueError(f'k must be in [0, {GRASP_FRAMES}), got {k}')
+    msg = HandObjectReconstruction()
+    msg.header.frame_id = 'camera_color_optical_frame'
+    msg.header.stamp = Time(sec=GRASP_START, nanosec=k * 100_000_000)
+    box = trimesh.creation.box((0.01, 0.01, 0.01))
+    hands = []
+    x = {0: 0.2, 1: 0.16, 2: 0.12, 3: 0.08}.get(k, 0.06 if k < 7 else 0.06 + 0.04 * (k - 6))
+    for track_id, side, root in ((2, HandReconstruction.SIDE_LEFT, (-0.3, 0.0, 0.5)),
+                                 (1, HandReconstruction.SIDE_RIGHT, (x, 0.0, 0.5))):
+        hand = HandReconstruction(side=side, track_id=track_id, confidence=0.9)
+        hand.mesh = mesh_to_msg(box.vertices + root, box.faces)
+        offsets = np.linspace(0, 0.08, 63).reshape(21, 3)
+        hand.joints = points_from_array(np.asarray(root) + offsets - offsets[0])
+        hand.root = hand.joints[0]
+        hands.append(hand)
+    if k == 8:
+        stray = HandReconstruction(track_id=-1)
+        stray.mesh = mesh_to_msg(box.vertices, box.faces)
+        stray.joints = points_from_array(np.zeros((21, 3)))
+        hands.append(stray)
+    msg.hands = hands
+    obj = ObjectReconstruction(track_id=1, confidence=0.8)
+    obj.mesh = mesh_to_msg(box.vertices + GRASP_OBJECT_CENTER, box.faces)
+    obj.center = Point(x=GRASP_OBJECT_CENTER[0], y=GRASP_OBJECT_CENTER[1],
+                       z=GRASP_OBJECT_CENTER[2])
+    obj.box_pose.position = obj.center
+    obj.box_pose.orientation.z = float(np.sin(GRASP_OBJECT_YAW / 2))
+    obj.box_pose.orientation.w = float(np.cos(GRASP_OBJECT_YAW / 2))
+    obj.box_size.x, obj.box_size.y, obj.box_size.z = 0.06, 0.06, 0.1
+    msg.objects = [obj]
+    parts = {3: [(Contact.PART_INDEX, 0.004)]}.get(k, [])
+    if 4 <= k < 7:
+        parts = [(Contact.PART_THUMB, -0.001), (Contact.PART_INDEX, 0.002),
+                 (Contact.PART_INDEX, 0.0)] + ([(Contact.PART_MIDDLE, 0.003)] if k == 5 else [])
+    msg.contacts = [_grasp_contact(part, distance, hand_index=1) for part, distance in parts]
+    return msg
