@@ -24,6 +24,7 @@ from c2f_sdf_ros.geometry.camera import CameraIntrinsics
 from c2f_sdf_ros.geometry.rgbd import check_rgbd
 from c2f_sdf_ros.model.c2f_sdf import BRANCHES, C2FSDF, Encoding
 from c2f_sdf_ros.model.checkpoint import SHIPPED_WEIGHTS, load_model, resolve_device
+from c2f_sdf_ros.model.inference import freeze_for_inference
 from c2f_sdf_ros.model.inputs import (
     input_config,
     make_sample,
@@ -226,7 +227,7 @@ class Reconstructor:
             torch.set_num_threads(threads)
         self.weights = str(weights or SHIPPED_WEIGHTS)
         model, self.info = load_model(self.weights, str(self.device))
-        self.model: C2FSDF = model.eval()
+        self.model: C2FSDF = freeze_for_inference(model)
         m = model.config
         if self.config.resolution % m.heatmap_size:
             raise ValueError(f'resolution {self.config.resolution} must be a multiple of '
