@@ -9,7 +9,6 @@ go to /c2f_sdf, as with reconstruction.launch.py, so RViz shows them with the sa
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration
 
 from c2f_sdf_ros.ros import launch_helpers as helpers
 
@@ -23,22 +22,15 @@ def generate_launch_description():
                               description='Replay rate (Hz); keep it within what the node '
                                           'sustains (see docs/benchmarks.md).'),
         *helpers.camera_arguments('Namespace of the replayed camera topics (as a RealSense).'),
-        helpers.namespace_argument(helpers.RECONSTRUCTION_NAMESPACE,
-                                   'Namespace of the reconstruction node.'),
-        helpers.params_file_argument('reconstruction.yaml',
-                             'YAML with the reconstruction node parameters.'),
-        DeclareLaunchArgument('detector', default_value='skin_depth',
-                              choices=['mediapipe', 'skin_depth'],
-                              description='Hand detector; the bundled frames are renders '
-                                          'MediaPipe does not detect: skin_depth.'),
+        *helpers.reconstruction_arguments(
+            'Namespace of the reconstruction node.', detector='skin_depth',
+            detector_description='Hand detector; the bundled frames are renders MediaPipe '
+                                 'does not detect: skin_depth.'),
         *helpers.fastdds_profile(),
         helpers.package_node('replay_camera_node', 'replay_camera', [{
             'frames_dir': helpers.argument('frames_dir', str),
             'rate': helpers.argument('rate', float),
         }], namespace='camera_namespace'),
-        helpers.package_node('reconstruction_node', 'hand_object_reconstruction',
-                     [LaunchConfiguration('params_file'),
-                      {'detector': helpers.argument('detector', str)}],
-                     remappings=helpers.camera_remappings()),
+        helpers.reconstruction_node(['detector']),
         *helpers.rviz('true'),
     ])

@@ -10,7 +10,6 @@ Outputs go to /c2f_sdf/{reconstruction, markers, hand_points, object_points} (ch
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration
 
 from c2f_sdf_ros.ros import launch_helpers as helpers
 
@@ -18,14 +17,9 @@ from c2f_sdf_ros.ros import launch_helpers as helpers
 def generate_launch_description():
     return LaunchDescription([
         *helpers.camera_arguments('Namespace of the camera driver (RealSense: /camera/camera).'),
-        helpers.namespace_argument(helpers.RECONSTRUCTION_NAMESPACE,
-                                   'Namespace of the reconstruction node and its outputs.'),
-        helpers.params_file_argument('reconstruction.yaml',
-                             'YAML with the reconstruction node parameters.'),
-        DeclareLaunchArgument('detector', default_value='mediapipe',
-                              choices=['mediapipe', 'skin_depth'],
-                              description='Hand detector (skin_depth: no model, skin-coloured '
-                                          'blobs).'),
+        *helpers.reconstruction_arguments(
+            'Namespace of the reconstruction node and its outputs.', detector='mediapipe',
+            detector_description='Hand detector (skin_depth: no model, skin-coloured blobs).'),
         DeclareLaunchArgument('qos_reliability', default_value='reliable',
                               choices=['reliable', 'best_effort'],
                               description='Reliability of the input subscriptions; '
@@ -38,14 +32,7 @@ def generate_launch_description():
                               description='raw, or compressedDepth '
                                           '(<depth_topic>/compressedDepth).'),
         *helpers.fastdds_profile(),
-        helpers.package_node(
-            'reconstruction_node', 'hand_object_reconstruction',
-            [LaunchConfiguration('params_file'), {
-                'detector': helpers.argument('detector', str),
-                'qos_reliability': helpers.argument('qos_reliability', str),
-                'color_transport': helpers.argument('color_transport', str),
-                'depth_transport': helpers.argument('depth_transport', str),
-            }],
-            remappings=helpers.camera_remappings()),
+        helpers.reconstruction_node(
+            ['detector', 'qos_reliability', 'color_transport', 'depth_transport']),
         *helpers.rviz('false'),
     ])

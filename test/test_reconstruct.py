@@ -1,7 +1,6 @@
 """The frame-to-mesh pipeline without ROS: SER, localisation, contacts, overlay, checks."""
 
 import json
-import pathlib
 
 import numpy as np
 import pytest
@@ -9,6 +8,7 @@ from skimage.measure import marching_cubes
 import torch
 import trimesh
 
+from c2f_sdf_ros.data.bundled import BUNDLED_FRAMES
 from c2f_sdf_ros.data.frame_folder import FrameFolder
 from c2f_sdf_ros.eval import metrics
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
@@ -26,7 +26,7 @@ from c2f_sdf_ros.reconstruct.pipeline import (
     find_contacts,
 )
 
-SAMPLE = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'sample'
+SAMPLE = BUNDLED_FRAMES
 CAMERA = CameraIntrinsics(640, 480, 600.0, 600.0, 320.0, 240.0)
 
 

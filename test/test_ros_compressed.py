@@ -15,7 +15,7 @@ from c2f_sdf_ros.msg import HandObjectReconstruction
 from c2f_sdf_ros.ros import image_codec
 from c2f_sdf_ros.ros.conversions import image_to_numpy, mesh_from_msg
 from c2f_sdf_ros.ros.reconstruction_node import ReconstructionNode
-from helpers.processes import publish_triple, sample_triple
+from helpers.camera_topics import publish_triple, sample_triple
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 TEST_NAMESPACE = '/compressed_test'

@@ -3,50 +3,58 @@
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 import pytest
-from visualization_msgs.msg import Marker, MarkerArray
+from visualization_msgs.msg import Marker
 
-from c2f_sdf_ros.msg import HandObjectReconstruction
-from helpers.processes import (
-    call_service,
-    camera_publishers,
-    process_log,
-    publish_triple,
-    sample_triple,
-    start_node,
-    stop_process,
+from helpers.camera_topics import camera_publishers, publish_triple, sample_triple
+from helpers.processes import call_service, process_log, start_node, stop_process
+from helpers.reconstruction_node import (
+    LIFECYCLE_NODE,
+    collect_outputs,
+    node_arguments,
+    service_name,
 )
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 TEST_NAMESPACE = '/lifecycle_test'
-NODE = 'c2f_sdf_ros.ros.reconstruction_lifecycle_node'
-NODE_NAME = f'{TEST_NAMESPACE}/hand_object_reconstruction'
-NODE_ARGS = ('-r', f'__ns:={TEST_NAMESPACE}', '-p', 'resolution:=32', '-p', 'threads:=1',
-             '-p', 'detector:=skin_depth', '-p', 'report_period:=0.5')
+# The bundled frames are renders MediaPipe does not take for hands: the skin/depth finder.
+NODE_ARGS = node_arguments(TEST_NAMESPACE, detector='skin_depth')
 
 
 def actions(arrays):
     return [[m.action for m in array.markers] for array in arrays]
 
 
+class LifecycleServices:
+    """The lifecycle services of the node under test, called from the test node."""
+
+    def __init__(self, test_node):
+        self.test_node = test_node
+        node = test_node.node
+        self.change = node.create_client(ChangeState,
+                                         service_name(TEST_NAMESPACE, 'change_state'))
+        self.get = node.create_client(GetState, service_name(TEST_NAMESPACE, 'get_state'))
+
+    def state(self) -> int:
+        """The id of the node's primary state."""
+        return call_service(self.test_node, self.get, GetState.Request()).current_state.id
+
+    def change_state(self, transition_id: int) -> bool:
+        """Whether the transition succeeded (configure loads the weights: a long timeout)."""
+        request = ChangeState.Request(transition=Transition(id=transition_id))
+        return call_service(self.test_node, self.change, request, timeout=120.0).success
+
+
 def test_configure_activate_deactivate_cleanup_across_processes(test_node, tmp_path):
     node = test_node.node
-    results, markers = [], []
-    node.create_subscription(HandObjectReconstruction, 'reconstruction', results.append, 10)
-    node.create_subscription(MarkerArray, 'markers', markers.append, 10)
+    results, markers = collect_outputs(node)
     publishers = camera_publishers(node)
-    change = node.create_client(ChangeState, f'{NODE_NAME}/change_state')
-    get = node.create_client(GetState, f'{NODE_NAME}/get_state')
-    process = start_node(NODE, tmp_path / 'node.log', *NODE_ARGS)
+    services = LifecycleServices(test_node)
+    process = start_node(LIFECYCLE_NODE, tmp_path / 'node.log', *NODE_ARGS)
     triple = sample_triple(1)
 
-    def state():
-        return call_service(test_node, get, GetState.Request()).current_state.id
-
     def transition(transition_id):
-        request = ChangeState.Request(transition=Transition(id=transition_id))
-        assert call_service(test_node, change, request, timeout=120.0).success, \
-            process_log(process)
-        return state()
+        assert services.change_state(transition_id), process_log(process)
+        return services.state()
 
     def frame_answered(count):
         for _ in range(5):
@@ -56,7 +64,7 @@ def test_configure_activate_deactivate_cleanup_across_processes(test_node, tmp_p
         return False
 
     try:
-        assert state() == State.PRIMARY_STATE_UNCONFIGURED
+        assert services.state() == State.PRIMARY_STATE_UNCONFIGURED
         # Unconfigured: nothing subscribes to the camera yet.
         assert all(p.get_subscription_count() == 0 for p in publishers)
         assert transition(Transition.TRANSITION_CONFIGURE) == State.PRIMARY_STATE_INACTIVE
@@ -101,17 +109,12 @@ def test_configure_activate_deactivate_cleanup_across_processes(test_node, tmp_p
 
 
 def test_configure_fails_cleanly_on_missing_weights(test_node, tmp_path):
-    node = test_node.node
-    change = node.create_client(ChangeState, f'{NODE_NAME}/change_state')
-    get = node.create_client(GetState, f'{NODE_NAME}/get_state')
-    process = start_node(NODE, tmp_path / 'node.log', *NODE_ARGS, '-p',
+    services = LifecycleServices(test_node)
+    process = start_node(LIFECYCLE_NODE, tmp_path / 'node.log', *NODE_ARGS, '-p',
                          f'weights:={tmp_path / "missing"}')
     try:
-        request = ChangeState.Request(
-            transition=Transition(id=Transition.TRANSITION_CONFIGURE))
-        assert not call_service(test_node, change, request, timeout=120.0).success
-        assert call_service(test_node, get, GetState.Request()).current_state.id == \
-            State.PRIMARY_STATE_UNCONFIGURED
+        assert not services.change_state(Transition.TRANSITION_CONFIGURE)
+        assert services.state() == State.PRIMARY_STATE_UNCONFIGURED
     finally:
         assert stop_process(process) == 0, process_log(process)
     assert 'configure failed: cannot load weights' in process_log(process)

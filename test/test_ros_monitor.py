@@ -8,8 +8,9 @@ import pytest
 from sensor_msgs.msg import CameraInfo, Image
 
 from c2f_sdf_ros.ros.conversions import intrinsics_to_camera_info, numpy_to_image
+from helpers.camera_topics import publish_triple
 from helpers.frames import D435_640, make_frame, make_frame_folder
-from helpers.processes import process_log, publish_triple, start_node, stop_process
+from helpers.processes import process_log, start_node, stop_process
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 # Namespace of the test_node fixture (conftest.py) and of the nodes these tests start.

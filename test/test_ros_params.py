@@ -6,22 +6,14 @@ from rcl_interfaces.srv import GetParameters, SetParameters
 
 from c2f_sdf_ros.msg import HandObjectReconstruction
 from c2f_sdf_ros.ros.sync import stamp_to_ns
-from helpers.processes import (
-    call_service,
-    camera_publishers,
-    process_log,
-    publish_triple,
-    sample_triple,
-    start_node,
-    stop_process,
-)
+from helpers.camera_topics import camera_publishers, publish_triple, sample_triple
+from helpers.processes import call_service, process_log, start_node, stop_process
+from helpers.reconstruction_node import RECONSTRUCTION_NODE, node_arguments, service_name
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 TEST_NAMESPACE = '/params_test'
-NODE = 'c2f_sdf_ros.ros.reconstruction_node'
-NODE_NAME = f'{TEST_NAMESPACE}/hand_object_reconstruction'
-NODE_ARGS = ('-r', f'__ns:={TEST_NAMESPACE}', '-p', 'resolution:=32', '-p', 'threads:=1',
-             '-p', 'detector:=skin_depth', '-p', 'report_period:=0.5')
+# The bundled frames are renders MediaPipe does not take for hands: the skin/depth finder.
+NODE_ARGS = node_arguments(TEST_NAMESPACE, detector='skin_depth')
 
 
 def double(name, value):
@@ -39,9 +31,9 @@ def test_runtime_change_applied_and_invalid_ones_rejected_with_reason(test_node,
     results = []
     node.create_subscription(HandObjectReconstruction, 'reconstruction', results.append, 10)
     publishers = camera_publishers(node)
-    set_client = node.create_client(SetParameters, f'{NODE_NAME}/set_parameters')
-    get_client = node.create_client(GetParameters, f'{NODE_NAME}/get_parameters')
-    process = start_node(NODE, tmp_path / 'node.log', *NODE_ARGS)
+    set_client = node.create_client(SetParameters, service_name(TEST_NAMESPACE, 'set_parameters'))
+    get_client = node.create_client(GetParameters, service_name(TEST_NAMESPACE, 'get_parameters'))
+    process = start_node(RECONSTRUCTION_NODE, tmp_path / 'node.log', *NODE_ARGS)
     triple = sample_triple(1)
 
     def reconstruct():

@@ -3,7 +3,6 @@
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import pytest
-from sensor_msgs.msg import CameraInfo, Image
 import trimesh
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -13,23 +12,16 @@ from c2f_sdf_ros.eval import metrics
 from c2f_sdf_ros.msg import HandObjectReconstruction
 from c2f_sdf_ros.ros.conversions import intrinsics_to_camera_info, mesh_from_msg, numpy_to_image
 from c2f_sdf_ros.ros.sync import stamp_to_ns
-from helpers.processes import (
-    camera_publishers,
-    process_log,
-    publish_triple,
-    sample_triple,
-    start_node,
-    stop_process,
-)
+from helpers.camera_topics import camera_publishers, publish_triple, sample_triple
+from helpers.processes import process_log, start_node, stop_process
+from helpers.reconstruction_node import RECONSTRUCTION_NODE, collect_outputs, node_arguments
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 TEST_NAMESPACE = '/reconstruction_test'
-NODE = 'c2f_sdf_ros.ros.reconstruction_node'
 SAMPLE = BUNDLED_FRAMES
-# A small lattice keeps the test fast; the pipeline is the same at 128. The bundled frames
-# are procedural renders that MediaPipe does not take for hands: the skin/depth finder.
-NODE_ARGS = ('-r', f'__ns:={TEST_NAMESPACE}', '-p', 'resolution:=32', '-p',
-             'report_period:=0.5', '-p', 'threads:=1', '-p', 'detector:=skin_depth')
+# The bundled frames are procedural renders that MediaPipe does not take for hands: the
+# skin/depth finder.
+NODE_ARGS = node_arguments(TEST_NAMESPACE, detector='skin_depth')
 
 
 def test_each_frame_sent_gets_its_reconstruction_and_markers(test_node, tmp_path):
@@ -54,7 +46,7 @@ def test_each_frame_sent_gets_its_reconstruction_and_markers(test_node, tmp_path
     node.create_subscription(HandObjectReconstruction, 'reconstruction', on_result, 10)
     node.create_subscription(MarkerArray, 'markers', on_markers, 10)
     publishers = camera_publishers(node)
-    reconstruction = start_node(NODE, tmp_path / 'node.log', *NODE_ARGS)
+    reconstruction = start_node(RECONSTRUCTION_NODE, tmp_path / 'node.log', *NODE_ARGS)
     sent = []           # (stamp ns, bundled frame index) of every frame answered
 
     def send(index: int, attempts: int) -> bool:
@@ -119,10 +111,8 @@ def test_bad_input_is_counted_and_the_node_keeps_going(test_node, tmp_path):
     node.create_subscription(DiagnosticArray, '/diagnostics', lambda msg: statuses.extend(
         s for s in msg.status if 'reconstruction' in s.name), 10)
     node.create_subscription(HandObjectReconstruction, 'reconstruction', results.append, 10)
-    publishers = [node.create_publisher(Image, 'color/image_raw', 10),
-                  node.create_publisher(Image, 'aligned_depth_to_color/image_raw', 10),
-                  node.create_publisher(CameraInfo, 'color/camera_info', 10)]
-    reconstruction = start_node(NODE, tmp_path / 'node.log', *NODE_ARGS)
+    publishers = camera_publishers(node)
+    reconstruction = start_node(RECONSTRUCTION_NODE, tmp_path / 'node.log', *NODE_ARGS)
     frames = FrameFolder(SAMPLE)
     frame = frames.read(1)
     depth_mm = np.rint(frame.depth * 1000).astype(np.uint16)
@@ -181,8 +171,8 @@ def test_bad_input_is_counted_and_the_node_keeps_going(test_node, tmp_path):
 
 
 def test_missing_weights_stop_the_node_with_a_clear_error(tmp_path):
-    process = start_node(NODE, tmp_path / 'node.log', '-r', f'__ns:={TEST_NAMESPACE}',
-                         '-p', f'weights:={tmp_path / "missing"}')
+    process = start_node(RECONSTRUCTION_NODE, tmp_path / 'node.log',
+                         '-r', f'__ns:={TEST_NAMESPACE}', '-p', f'weights:={tmp_path / "missing"}')
     process.wait(timeout=120.0)     # exits on its own
     assert stop_process(process) == 2
     assert 'cannot load weights' in process_log(process)
@@ -191,11 +181,9 @@ def test_missing_weights_stop_the_node_with_a_clear_error(tmp_path):
 def test_markers_cleared_when_input_stops_and_when_the_node_stops(test_node, tmp_path):
     """One DELETEALL after input_timeout without frames, and one at Ctrl-C (context up)."""
     node = test_node.node
-    markers, results = [], []
-    node.create_subscription(MarkerArray, 'markers', markers.append, 10)
-    node.create_subscription(HandObjectReconstruction, 'reconstruction', results.append, 10)
+    results, markers = collect_outputs(node)
     publishers = camera_publishers(node)
-    reconstruction = start_node(NODE, tmp_path / 'node.log', *NODE_ARGS,
+    reconstruction = start_node(RECONSTRUCTION_NODE, tmp_path / 'node.log', *NODE_ARGS,
                                 '-p', 'input_timeout:=1.0')
     triple = sample_triple(1)
 

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 import trimesh
 
-from c2f_sdf_ros.data.bundled import BUNDLED_FRAMES
 from c2f_sdf_ros.data.synth_folder import SynthFolder
 from c2f_sdf_ros.eval import metrics, report
 from c2f_sdf_ros.reconstruct.pipeline import STAGES, Reconstructor, ReconstructorConfig
@@ -46,15 +45,10 @@ def chamfer_pair(result, truth_hand: np.ndarray, truth_object: np.ndarray,
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of ``c2f-sdf bench``."""
-    p = argparse.ArgumentParser(prog='c2f-sdf bench', description=__doc__,
+    shared = report.synthetic_run_arguments(
+        'synthetic folder with ground-truth meshes (default: bundled sample)')
+    p = argparse.ArgumentParser(prog='c2f-sdf bench', description=__doc__, parents=[shared],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--data', default=str(BUNDLED_FRAMES),
-                   help='synthetic folder with ground-truth meshes (default: bundled sample)')
-    p.add_argument('--frames', type=int, default=0, help='use the first N frames (0: all)')
-    p.add_argument('--weights', default='', help='weights prefix (default: shipped)')
-    p.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda:N'")
-    p.add_argument('--threads', type=int, default=0, help='CPU threads (0: torch default)')
-    p.add_argument('--resolution', type=int, default=128, help='lattice side (default 128)')
     p.add_argument('--methods', default=','.join(METHODS),
                    help=f'comma-separated subset of {",".join(METHODS)}')
     p.add_argument('--samples', type=int, default=metrics.SURFACE_SAMPLES,

@@ -21,7 +21,6 @@ import sys
 
 import numpy as np
 
-from c2f_sdf_ros.data.bundled import BUNDLED_FRAMES
 from c2f_sdf_ros.data.synth_folder import SynthFolder
 from c2f_sdf_ros.eval import report
 from c2f_sdf_ros.reconstruct.contacts import PART_NAMES, find_contacts, lattice_cell
@@ -75,15 +74,11 @@ def part_scores(truth: np.ndarray, predicted: np.ndarray) -> list[dict]:
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of ``c2f-sdf bench-contacts``."""
+    shared = report.synthetic_run_arguments(
+        'synthetic folder with ground truth (default: bundled sample)')
     p = argparse.ArgumentParser(prog='c2f-sdf bench-contacts', description=__doc__,
+                                parents=[shared],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--data', default=str(BUNDLED_FRAMES),
-                   help='synthetic folder with ground truth (default: bundled sample)')
-    p.add_argument('--frames', type=int, default=0, help='use the first N frames (0: all)')
-    p.add_argument('--weights', default='', help='weights prefix (default: shipped)')
-    p.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda:N'")
-    p.add_argument('--threads', type=int, default=0, help='CPU threads (0: torch default)')
-    p.add_argument('--resolution', type=int, default=128, help='lattice side (default 128)')
     p.add_argument('--finder', choices=FINDERS, default='gt_root',
                    help='gt_root: crop at the true hand root; skin_depth: find the hand')
     p.add_argument('--contact-cells', type=float,

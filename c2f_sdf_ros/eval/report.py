@@ -1,7 +1,13 @@
-"""Evaluation output: the Markdown table, metric distributions and a mesh gallery."""
+"""
+Evaluation output: the Markdown table, metric distributions and a mesh gallery.
+
+Also the start and the end the benchmark commands share: their common arguments and their
+JSON-or-table summary.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
@@ -10,6 +16,7 @@ import matplotlib
 import numpy as np
 import trimesh
 
+from c2f_sdf_ros.data.bundled import BUNDLED_FRAMES
 from c2f_sdf_ros.geometry import render
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
 
@@ -100,6 +107,24 @@ def gallery(rows: list[list[np.ndarray]], titles: list[str], path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def synthetic_run_arguments(data_help: str) -> argparse.ArgumentParser:
+    """
+    The arguments of a benchmark over synthetic frames, as a parent parser (``parents=``).
+
+    ``c2f-sdf bench`` and ``bench-contacts`` both run the node's ``Reconstructor`` over the
+    first ``--frames`` of a synthetic folder with ground truth (``--data``: ``data_help``),
+    with the weights, device, threads and lattice side the node takes.
+    """
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument('--data', default=str(BUNDLED_FRAMES), help=data_help)
+    p.add_argument('--frames', type=int, default=0, help='use the first N frames (0: all)')
+    p.add_argument('--weights', default='', help='weights prefix (default: shipped)')
+    p.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda:N'")
+    p.add_argument('--threads', type=int, default=0, help='CPU threads (0: torch default)')
+    p.add_argument('--resolution', type=int, default=128, help='lattice side (default 128)')
+    return p
 
 
 def print_summary(prog: str, args, run, format_table) -> int:

@@ -61,7 +61,10 @@ class HandSeed:
 @dataclass(frozen=True)
 class FinderConfig:
     """
-    Settings of the hand finder.
+    Which detector seeds the crops, and how many hands a frame may give.
+
+    The node sets it from its ``detector``, ``max_hands`` and ``min_hand_score``
+    parameters; without MediaPipe installed, ``mediapipe`` falls back to ``skin_depth``.
 
     Attributes
     ----------

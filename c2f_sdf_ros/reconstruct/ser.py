@@ -44,6 +44,10 @@ from c2f_sdf_ros.reconstruct.meshing import QueryFn, batched_query, lattice
 # per finger from the thumb (1-4) to the little finger (17-20).
 HAND_BONES = tuple((0 if j % 4 == 1 else j - 1, j) for j in range(1, 21))
 SER_MODES = ('paper', 'c2f')
+# Points per bone when the skeleton is rasterised into the H^3 voxels: consecutive points
+# of even the longest bone (wrist to a knuckle) lie well under a voxel apart, so the bone
+# marks every voxel it crosses.
+BONE_SAMPLES = 16
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ class SerConfig:
     thin: float = 0.5
     thin_levels: int = 1
     margin: float = 0.5
-    bone_samples: int = 16
+    bone_samples: int = BONE_SAMPLES
 
     def __post_init__(self):
         if self.mode not in SER_MODES:
@@ -121,7 +125,7 @@ def _voxel_index(points: np.ndarray, size: int) -> np.ndarray:
     return index[inside]
 
 
-def skeleton_points(joints: np.ndarray, samples: int = 16) -> np.ndarray:
+def skeleton_points(joints: np.ndarray, samples: int = BONE_SAMPLES) -> np.ndarray:
     """
     Points along the 20 bones of a 21-joint hand.
 

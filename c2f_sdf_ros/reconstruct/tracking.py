@@ -44,7 +44,10 @@ _FORBIDDEN = 1e6
 @dataclass(frozen=True)
 class OneEuroConfig:
     """
-    Parameters of the One Euro filter.
+    The One Euro filter's parameters (Casiez, Roussel and Vogel, CHI 2012).
+
+    Its cutoff frequency rises with the signal's speed: a still hand is smoothed hard, so
+    its jitter goes, and a moving one is followed with little lag.
 
     Attributes
     ----------
@@ -140,7 +143,11 @@ class OneEuroFilter:
 @dataclass(frozen=True)
 class TrackerConfig:
     """
-    Settings of ``HandTracker``.
+    How ``HandTracker`` tells hands and objects apart across frames, and smooths them.
+
+    The node sets ``max_gap``, ``min_cutoff`` and ``beta`` from its ``track_max_gap``,
+    ``smoothing_min_cutoff`` and ``smoothing_beta`` parameters; the filter's defaults are
+    ``OneEuroConfig``'s.
 
     Attributes
     ----------
@@ -164,9 +171,9 @@ class TrackerConfig:
     object_merge: float = 0.05
     max_gap: float = 0.5
     min_side_confidence: float = 0.5
-    min_cutoff: float = 1.0
-    beta: float = 20.0
-    d_cutoff: float = 1.0
+    min_cutoff: float = OneEuroConfig.min_cutoff
+    beta: float = OneEuroConfig.beta
+    d_cutoff: float = OneEuroConfig.d_cutoff
 
     def __post_init__(self):
         if not (self.hand_gate > 0 and self.object_gate > 0 and self.object_merge >= 0):

@@ -26,6 +26,8 @@ BOOLEAN = ['true', 'false']
 REALSENSE_NAMESPACE = '/camera/camera'
 # The reconstruction node's namespace in the launch files (and in rviz/c2f_sdf_ros.rviz).
 RECONSTRUCTION_NAMESPACE = 'c2f_sdf'
+# The hand detectors of the reconstruction node's ``detector`` parameter.
+DETECTORS = ['mediapipe', 'skin_depth']
 # Input topic of the nodes -> (launch argument, suffix after the camera namespace, help).
 CAMERA_TOPICS = (
     ('color/image_raw', 'color_topic', '/color/image_raw', 'Color image topic.'),
@@ -64,6 +66,38 @@ def package_node(executable: str, name: str, parameters: list,
     return Node(package=PACKAGE, executable=executable, name=name,
                 namespace=LaunchConfiguration(namespace), output='screen',
                 parameters=parameters, remappings=list(remappings))
+
+
+def reconstruction_arguments(namespace_description: str, detector: str,
+                             detector_description: str) -> list[DeclareLaunchArgument]:
+    """
+    The arguments of a launch file that starts the reconstruction node (``reconstruction_node``).
+
+    ``namespace`` (default ``RECONSTRUCTION_NAMESPACE``, where the RViz config looks),
+    ``params_file`` (default config/reconstruction.yaml) and ``detector`` (default
+    ``detector``: what suits the launch file's camera).
+    """
+    return [
+        namespace_argument(RECONSTRUCTION_NAMESPACE, namespace_description),
+        params_file_argument('reconstruction.yaml',
+                             'YAML with the reconstruction node parameters.'),
+        DeclareLaunchArgument('detector', default_value=detector, choices=DETECTORS,
+                              description=detector_description),
+    ]
+
+
+def reconstruction_node(string_arguments: Iterable[str]) -> Node:
+    """
+    The reconstruction node on the ``camera_arguments`` topics.
+
+    Its parameters: the ``params_file``, then each of ``string_arguments`` (launch
+    arguments named as the node's string parameters, ``detector`` among them) over it.
+    """
+    return package_node(
+        'reconstruction_node', 'hand_object_reconstruction',
+        [LaunchConfiguration('params_file'),
+         {name: argument(name, str) for name in string_arguments}],
+        remappings=camera_remappings())
 
 
 def camera_arguments(description: str) -> list[DeclareLaunchArgument]:

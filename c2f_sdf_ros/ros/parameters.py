@@ -28,7 +28,10 @@ class ConfigurationError(ValueError):
 @dataclass(frozen=True)
 class ParameterSpec:
     """
-    One node parameter.
+    One row of a node's parameter table: enough to declare, describe and check it.
+
+    ``declare_parameters`` declares every row with its descriptor (what ``ros2 param
+    describe`` shows) and refuses a value ``check`` rejects, at start and at runtime.
 
     Attributes
     ----------

@@ -91,11 +91,7 @@ class ReconstructionLifecycleNode(LifecycleNode):
 
     def destroy_node(self) -> None:
         """Stop and clear the markers while the context is up, release, destroy."""
-        running = self.runner.stop(clear=True)
-        self._release()
-        super().destroy_node()
-        if running:
-            self.get_logger().info(f'totals: {self.runner.status_values()}')
+        self.runner.shut_down(super().destroy_node)
 
 
 def main(args: list[str] | None = None) -> int:

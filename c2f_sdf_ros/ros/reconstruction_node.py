@@ -31,7 +31,7 @@ variant, ``reconstruction_lifecycle_node``.
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 import ctypes
 import ctypes.util
 import dataclasses
@@ -336,6 +336,20 @@ class ReconstructionRunner:
                 import torch
                 torch.cuda.empty_cache()
 
+    def shut_down(self, destroy_node: Callable[[], None]) -> None:
+        """
+        The end of the node: ``stop``, ``close``, ``release``, then ``destroy_node()``.
+
+        ``stop`` clears the markers while the context is still up. The totals, if the worker
+        was running, are logged once the node is gone, so to the console only.
+        """
+        running = self.stop(clear=True)
+        self.close()
+        self.release()
+        destroy_node()
+        if running:
+            self.node.get_logger().info(f'totals: {self.status_values()}')
+
     # -- runtime parameters --------------------------------------------------------------------
     def validate_parameters(self, changes: Mapping[str, object]) -> str | None:
         """Why ``changes`` cannot be applied (None if they can)."""
@@ -603,13 +617,10 @@ class ReconstructionNode(Node):
 
     def destroy_node(self) -> None:
         """Stop the worker, clear the markers, destroy the node, log the totals."""
-        running = self.stop_worker()
-        if self.runner is not None:
-            self.runner.release()
-        super().destroy_node()
-        if running:
-            # Logged once the node is gone, so to the console only.
-            self.get_logger().info(f'totals: {self.status_values()}')
+        if self.runner is None:   # construction failed: nothing started
+            super().destroy_node()
+        else:
+            self.runner.shut_down(super().destroy_node)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -73,7 +73,11 @@ SYNTH_HAND, SYNTH_OBJECT = 1, 2
 @dataclass(frozen=True)
 class FixtureSequence:
     """
-    One sequence of the fixture.
+    One sequence folder the fixture writes, and what the reader must make of it.
+
+    ``split`` is written down rather than computed, so that the reader's split is checked
+    against the toolkit's rule and not against a copy of its own; the frames in
+    ``no_hand`` and ``no_contact`` are written without a hand, or with the object away.
 
     Attributes
     ----------

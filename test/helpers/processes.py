@@ -92,43 +92,9 @@ class RosTestNode:
         rclpy.try_shutdown(context=self.context)
 
 
-def publish_triple(publishers, stamp, color, depth, info):
-    """Publish one color/depth/camera_info triple with one stamp and the optical frame."""
-    for msg in (color, depth, info):
-        msg.header.stamp = stamp
-        msg.header.frame_id = 'camera_color_optical_frame'
-    for publisher, msg in zip(publishers, (color, depth, info), strict=True):
-        publisher.publish(msg)
-
-
 def call_service(test_node: RosTestNode, client, request, timeout: float = 60.0):
     """Call a service from the test node and spin until the answer (AssertionError if none)."""
     assert client.wait_for_service(timeout_sec=timeout), f'{client.srv_name} did not appear'
     future = client.call_async(request)
     assert test_node.spin_until(future.done, timeout), f'{client.srv_name}: no answer'
     return future.result()
-
-
-def sample_triple(index: int = 1):
-    """(color rgb8, depth 16UC1, camera_info) messages of a bundled sample frame."""
-    import numpy as np
-
-    from c2f_sdf_ros.data.bundled import BUNDLED_FRAMES
-    from c2f_sdf_ros.data.frame_folder import FrameFolder
-    from c2f_sdf_ros.ros.conversions import intrinsics_to_camera_info, numpy_to_image
-
-    frames = FrameFolder(BUNDLED_FRAMES)
-    frame = frames.read(index)
-    depth_mm = np.rint(frame.depth * 1000).astype(np.uint16)
-    return (numpy_to_image(frame.color, 'rgb8'), numpy_to_image(depth_mm, '16UC1'),
-            intrinsics_to_camera_info(frames.camera))
-
-
-def camera_publishers(node: Node, color_type=None, depth_type=None, suffixes=('', '')):
-    """Publishers of color, aligned depth and camera_info (relative names), raw by default."""
-    from sensor_msgs.msg import CameraInfo, Image
-
-    return [node.create_publisher(color_type or Image, 'color/image_raw' + suffixes[0], 10),
-            node.create_publisher(depth_type or Image,
-                                  'aligned_depth_to_color/image_raw' + suffixes[1], 10),
-            node.create_publisher(CameraInfo, 'color/camera_info', 10)]

@@ -57,7 +57,11 @@ _MIN_VISIBLE = {'hand': 0.003, 'object': 0.001}  # fraction of image pixels
 @dataclass(frozen=True)
 class SynthConfig:
     """
-    What to generate.
+    The scene settings a dataset keeps fixed; each frame's own random stream does the rest.
+
+    ``c2f-sdf synth`` sets ``camera`` and ``max_distractors`` from its options of those
+    names. The hand, the object, its grasp, the lighting and the camera pose within
+    ``distance`` are drawn per frame (``frame_rng``).
 
     Attributes
     ----------
