@@ -1,10 +1,12 @@
 """The C2F-SDF model: shapes, eq. (4), gradients, one training step, checkpoints."""
 
 import json
+import pathlib
 
 import pytest
 import torch
 
+from c2f_sdf_ros.model import heads
 from c2f_sdf_ros.model.c2f_sdf import C2FSDF, ModelInput
 from c2f_sdf_ros.model.checkpoint import load_model, save_model
 from c2f_sdf_ros.model.config import VARIANTS, ModelConfig
@@ -18,6 +20,7 @@ from c2f_sdf_ros.model.pifu import (
     pifu_weights,
 )
 
+SAMPLE = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'sample'
 SMALL = dict(image_size=64, base_channels=8, feature_channels=16, global_channels=16,
              decoder_width=32, num_points=64, neighbours=4, heatmap_size=8, center_bins=8)
 
@@ -257,3 +260,118 @@ def test_shipped_weights_load_and_record_how_they_were_made():
     assert info['command'].startswith('c2f-sdf train') and info['train_seconds'] > 0
     assert info['data']['seed'] == 2026 and 'c2f-sdf synth' in info['data']['train']
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_soft_argmax_finds_the_peak_of_a_heatmap_within_half_a_pixel():
+    # Gaussian bumps at known sub-pixel positions, one per joint, on a 32 x 24 map.
+    rows, columns = torch.meshgrid(torch.arange(24.0), torch.arange(32.0), indexing='ij')
+    peaks = torch.tensor([[5.3, 7.8], [20.0, 12.0], [27.6, 3.2], [11.45, 19.9]])
+    logits = torch.stack([-((columns - u) ** 2 + (rows - v) ** 2) / (2 * 1.5 ** 2)
+                          for u, v in peaks])[None] * 4.0
+    uv, probabilities = heads.SoftArgmax2d()(logits.to(torch.bfloat16))
+    assert uv.shape == (1, 4, 2) and probabilities.shape == (1, 4, 24, 32)
+    assert uv.dtype == torch.float32
+    assert (uv[0] - peaks).abs().max() < 0.5
+    torch.testing.assert_close(probabilities.sum((2, 3)), torch.ones(1, 4))
+    # A flat map: the centre of the map.
+    torch.testing.assert_close(heads.SoftArgmax2d()(torch.zeros(1, 1, 24, 32))[0][0, 0],
+                               torch.tensor([15.5, 11.5]))
+
+
+def test_dense_joints_back_project_to_the_3d_joints_they_were_made_from():
+    # 3D joints -> crop pixels -> heatmaps peaked there and depth maps holding their
+    # relative depth -> the head's integration and back-projection -> the joints again.
+    size, cells, scale = 64, 16, 6.2
+    crop_K = torch.tensor([[[150.0, 0.0, 31.5], [0.0, 140.0, 30.0], [0.0, 0.0, 1.0]]])
+    root = torch.tensor([[0.03, -0.02, 0.55]])
+    g = torch.Generator().manual_seed(0)
+    joints = torch.rand(1, heads.NUM_JOINTS, 3, generator=g) * 0.5 - 0.25     # normalised
+    camera = joints * (2 / scale) + root[:, None]
+    uv = torch.einsum('ij,bqj->bqi', crop_K[0, :2, :2], camera[..., :2] / camera[..., 2:]) \
+        + crop_K[0, :2, 2]
+    cell_uv = (uv + 0.5) / (size / cells) - 0.5                         # map pixels
+    rows, columns = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing='ij')
+    logits = -((columns - cell_uv[0, :, :1, None]) ** 2
+               + (rows - cell_uv[0, :, 1:, None]) ** 2) * 2.0
+    head = heads.DenseJointHead(8, size)
+    maps = torch.cat([logits[None], joints[0, :, 2, None, None].expand(-1, 16, 16)[None]], 1)
+    head.out = torch.nn.Identity()       # feed the maps in directly
+    head.block = torch.nn.Identity()
+    uvz = head(maps)
+    assert uvz.shape == (1, heads.NUM_JOINTS, 3)
+    stride_px = size / cells
+    assert (uvz[0, :, :2] - uv[0]).abs().max() < 0.5 * stride_px
+    torch.testing.assert_close(uvz[..., 2], joints[..., 2])
+    back = heads.JointBackProjection(scale)(torch.cat([uv, joints[..., 2:]], -1), crop_K, root)
+    torch.testing.assert_close(back, joints, atol=1e-5, rtol=0)
+
+
+def test_the_dense_joint_head_trains_and_round_trips(tmp_path):
+    config = small_config('full', joint_head='dense', decoder_dropout=0.0,
+                          semantic_threshold=10.0)
+    torch.manual_seed(0)
+    model = C2FSDF(config).train()
+    assert isinstance(model.joint_head, heads.DenseJointHead)
+    inputs = make_inputs(config)
+    out = model(inputs, torch.rand(2, 11, 3) * 2 - 1)
+    assert out['joints'].shape == (2, 21, 3) and torch.isfinite(out['joints']).all()
+    # Untrained: near-flat heatmaps put every joint near the root's projection and depth.
+    assert out['joints'].abs().max() < 0.2
+    loss = sum(v.float().pow(2).mean() for v in out.values()) + out['joints'].sum()
+    loss.backward()
+    missing = [name for name, p in model.named_parameters()
+               if p.grad is None or not torch.any(p.grad != 0)]
+    assert missing == []
+    save_model(tmp_path / 'dense', model.eval())
+    loaded, _ = load_model(tmp_path / 'dense')
+    assert loaded.config == config and loaded.config.joint_head == 'dense'
+    queries = torch.rand(2, 7, 3) * 2 - 1
+    with torch.no_grad():
+        before, after = model(inputs, queries), loaded.eval()(inputs, queries)
+    for key in before:
+        assert torch.equal(before[key], after[key]), key
+    with pytest.raises(ValueError, match='joint_head'):
+        ModelConfig(joint_head='cnn')
+    with pytest.raises(ValueError, match='decoder_dropout'):
+        ModelConfig(decoder_dropout=1.0)
+
+
+def test_shipped_weights_give_the_outputs_they_always_gave():
+    # Fingerprint of the shipped model on the bundled frame (recorded before the dense
+    # joint head, canonical sides and configurable dropout existed): they must not move.
+    import numpy as np
+
+    from c2f_sdf_ros.data.synth_folder import SynthFolder
+    from c2f_sdf_ros.model.checkpoint import SHIPPED_WEIGHTS
+    from c2f_sdf_ros.model.inputs import input_config, make_sample, model_input
+
+    model, info = load_model(SHIPPED_WEIGHTS)
+    assert model.config.joint_head == 'mlp' and model.config.decoder_dropout == 0.2
+    crop = input_config(model.config, info)
+    assert crop.canonical_side is None and crop.crop_half_extent == 0.16
+    frame = SynthFolder(SAMPLE).read(0)
+    sample = make_sample(frame.color, frame.depth, frame.camera, frame.root, crop,
+                         np.random.default_rng(0))
+    queries = torch.from_numpy(
+        np.random.default_rng(1).uniform(-0.5, 0.5, (1, 8, 3)).astype(np.float32))
+    with torch.no_grad():
+        out = model.eval()(model_input(sample), queries)
+    expected = {
+        'fine_hand': [0.727958, 0.306576, 0.300839, 0.739696, 0.727796, 0.183441, 0.22364,
+                      0.44482],
+        'fine_object': [0.01769, 0.567727, 0.476036, 0.506749, 0.260444, 0.606508,
+                        0.475999, 0.34405],
+        'coarse_hand': [0.492412, 0.245174, 0.107585, 0.227345, 0.262224, 0.014193,
+                        0.084668, 0.208241],
+        'coarse_object': [0.002031, 0.211646, 0.190934, 0.227094, 0.002164, 0.19466,
+                          0.341879, 0.351294],
+    }
+    for key, values in expected.items():
+        torch.testing.assert_close(out[key][0], torch.tensor(values), atol=2e-4, rtol=0)
+    torch.testing.assert_close(out['joints'][0, [0, 8]], torch.tensor(
+        [[-0.017151, -0.00653, 0.02793], [-0.146798, -0.118474, -0.283385]]), atol=2e-4,
+        rtol=0)
+    torch.testing.assert_close(out['object_center'][0],
+                               torch.tensor([-0.035399, 0.045112, -0.310516]), atol=2e-4,
+                               rtol=0)
+    assert float(out['heatmap'].sum()) == pytest.approx(345.592, rel=1e-4)

@@ -1,5 +1,7 @@
 """Training data, augmentation, the training loop (incl. resume and torchrun/gloo), eval CLI."""
 
+import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -13,10 +15,19 @@ import torch
 
 from c2f_sdf_ros.data.synth_folder import SynthFolder
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
+from c2f_sdf_ros.geometry.mirror import mirror_sdf_samples
 from c2f_sdf_ros.model.checkpoint import load_model
-from c2f_sdf_ros.model.inputs import CropConfig
-from c2f_sdf_ros.train.dataset import Augmentation, FrameDataset, rotate_frame
-from c2f_sdf_ros.train.trainer import ShardedShuffle, TrainConfig, learning_rate
+from c2f_sdf_ros.model.config import ModelConfig
+from c2f_sdf_ros.model.inputs import CropConfig, input_config
+from c2f_sdf_ros.train.cli import build_parser, config_from_args
+from c2f_sdf_ros.train.dataset import (
+    Augmentation,
+    FrameDataset,
+    canonical_frame,
+    frame_item,
+    rotate_frame,
+)
+from c2f_sdf_ros.train.trainer import ShardedShuffle, TrainConfig, Trainer, learning_rate
 from helpers.cli import TINY, run_cli
 
 SAMPLE = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'sample'
@@ -167,3 +178,108 @@ def test_eval_cli_prints_json_per_protocol_and_writes_reports(tmp_path):
     assert '| ground-truth field (ceiling) | paper | 1 |' in table
     bad = run_cli('eval', '--weights', str(tmp_path / 'nothing'), '--data', str(SAMPLE))
     assert bad.returncode == 2 and 'does not exist' in bad.stderr
+
+
+def test_canonical_frames_are_right_hands_mirrored_exactly():
+    folder = SynthFolder(SAMPLE)
+    frame = folder.read(0)
+    assert frame.side == 'left'
+    right = canonical_frame(frame, 'right')
+    assert right.side == 'right' and canonical_frame(frame, None) is frame
+    assert canonical_frame(right, 'right') is right
+    np.testing.assert_array_equal(right.color, frame.color[:, ::-1])
+    np.testing.assert_array_equal(right.joints[:, 0], -frame.joints[:, 0])
+    np.testing.assert_array_equal(right.sdf[:, 3:], frame.sdf[:, 3:])
+    # Mirroring back gives the frame exactly.
+    back = canonical_frame(right, 'left')
+    for name in ('color', 'depth', 'root', 'joints', 'object_center', 'sdf'):
+        np.testing.assert_array_equal(getattr(back, name), getattr(frame, name))
+    assert back.camera == frame.camera and back.side == 'left'
+    # A joint projects onto the mirrored pixel with the mirrored intrinsics.
+    uv, uv_right = frame.camera.project(frame.joints), right.camera.project(right.joints)
+    np.testing.assert_allclose(uv_right[:, 0], frame.camera.width - 1 - uv[:, 0], atol=1e-9)
+    np.testing.assert_allclose(uv_right[:, 1], uv[:, 1], atol=1e-12)
+    unknown = dataclasses.replace(frame, side='unknown')
+    assert canonical_frame(unknown, None) is unknown
+    with pytest.raises(ValueError, match='unknown'):
+        canonical_frame(unknown, 'right')
+
+
+def test_items_of_left_hands_are_those_of_the_mirrored_frame():
+    # frame_item mirrors before any augmentation, lattice pool included: the item of a
+    # left hand under canonical 'right' is the item of its mirrored frame without it.
+    data = FrameDataset(SAMPLE, CropConfig(image_size=64, num_points=64), 32, 8,
+                        lattice_queries=4)
+    frame, pool = data.folder.read(1), data.lattice_pool(1)
+    right, plain = (CropConfig(image_size=64, num_points=64, canonical_side=side)
+                    for side in ('right', None))
+    item = frame_item(frame, right, 32, 8, np.random.default_rng(5), Augmentation(), 4, pool)
+    expected = frame_item(canonical_frame(frame, 'right'), plain, 32, 8,
+                          np.random.default_rng(5), Augmentation(), 4,
+                          mirror_sdf_samples(pool))
+    assert set(item) == set(expected)
+    for key in item:
+        np.testing.assert_array_equal(item[key], expected[key], err_msg=key)
+    unmirrored = frame_item(frame, plain, 32, 8, np.random.default_rng(5), Augmentation(), 4,
+                            pool)
+    assert not np.array_equal(unmirrored['rgb'], item['rgb'])
+
+
+def test_train_defaults_fp32_on_cpu_no_dropout_and_right_hands(tmp_path):
+    args = build_parser().parse_args(['--data', str(SAMPLE), '--val', str(SAMPLE), '--out',
+                                      str(tmp_path)])
+    config = config_from_args(args)
+    assert config.canonical_side == 'right' and config.crop.canonical_side == 'right'
+    assert config.model.decoder_dropout == 0.0 and config.model.joint_head == 'mlp'
+    assert config.crop_half_extent == 0.16 and not config.cpu_amp
+    # --model-json sets dropout unless the flag does; the flags win.
+    args = build_parser().parse_args([
+        '--data', str(SAMPLE), '--val', str(SAMPLE), '--out', str(tmp_path), '--model-json',
+        '{"decoder_dropout": 0.3, "joint_head": "dense"}', '--canonical-side', 'none',
+        '--crop-half-extent', '0.22'])
+    config = config_from_args(args)
+    assert config.model.decoder_dropout == 0.3 and config.model.joint_head == 'dense'
+    assert config.canonical_side is None and config.crop.crop_half_extent == 0.22
+    args.decoder_dropout, args.joint_head = 0.1, 'mlp'
+    config = config_from_args(args)
+    assert config.model.decoder_dropout == 0.1 and config.model.joint_head == 'mlp'
+    # Records from before canonical sides read as none.
+    old = dataclasses.asdict(TrainConfig('a', 'b', 'c'))
+    del old['canonical_side']
+    assert TrainConfig.from_dict(old).canonical_side is None
+    with pytest.raises(ValueError, match='canonical_side'):
+        TrainConfig('a', 'b', 'c', canonical_side='both')
+    with pytest.raises(ValueError, match='crop_half_extent'):
+        TrainConfig('a', 'b', 'c', crop_half_extent=0.0)
+    # On a CPU without --cpu-amp the model runs in float32 (bf16 is ~9x slower there).
+    tiny = TrainConfig(str(SAMPLE), str(SAMPLE), str(tmp_path), ModelConfig(**TINY),
+                       device='cpu', val_frames=0, workers=0)
+    assert isinstance(Trainer(tiny, progress=False)._autocast(), contextlib.nullcontext)
+
+
+def test_train_cli_with_mirroring_dense_joints_and_a_larger_crop(tmp_path):
+    done = run_cli(*train_args(tmp_path, 3, 'full', '--canonical-side', 'right',
+                               '--decoder-dropout', '0.0', '--joint-head', 'dense',
+                               '--crop-half-extent', '0.22'))
+    assert done.returncode == 0, done.stderr
+    assert math.isfinite(json.loads(done.stdout.strip().splitlines()[-1])['loss'])
+    model, info = load_model(tmp_path / 'last')
+    assert info['step'] == 3
+    assert model.config.joint_head == 'dense' and model.config.decoder_dropout == 0.0
+    assert info['inputs']['canonical_side'] == 'right'
+    assert info['inputs']['crop_half_extent'] == 0.22
+    crop = input_config(model.config, info)
+    assert crop.canonical_side == 'right' and crop.crop_half_extent == 0.22
+    # Resuming must keep the side; fine-tuning may change the dropout (no weight changes).
+    config = TrainConfig.from_dict(info['train'])
+    with pytest.raises(ValueError, match='canonical_side'):
+        Trainer(dataclasses.replace(config, canonical_side=None), resume=True, progress=False)
+    tuned = dataclasses.replace(config, out_dir=str(tmp_path / 'tuned'),
+                                init_weights=str(tmp_path / 'last'), model=dataclasses.replace(
+                                    config.model, decoder_dropout=0.2))
+    trainer = Trainer(tuned, progress=False)
+    assert all(torch.equal(value, model.state_dict()[key])
+               for key, value in trainer.model.state_dict().items())
+    with pytest.raises(ValueError, match='model config differs'):
+        Trainer(dataclasses.replace(tuned, model=dataclasses.replace(
+            config.model, joint_head='mlp')), progress=False)

@@ -1,6 +1,7 @@
 """Preprocessing of a frame into model inputs and targets."""
 
 import dataclasses
+import inspect
 import json
 import pathlib
 
@@ -25,7 +26,7 @@ from c2f_sdf_ros.model.inputs import (
     resample_crop,
     to_camera,
 )
-from c2f_sdf_ros.train.targets import heatmap_target, make_targets
+from c2f_sdf_ros.train.targets import NEAR_ROWS, heatmap_target, make_targets
 
 SAMPLE = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'sample'
 CAMERA = CameraIntrinsics(640, 480, 615.0, 615.0, 319.5, 239.5)
@@ -330,3 +331,61 @@ def test_model_input_is_a_batch_of_one():
         value = getattr(batch, name)
         assert tuple(value.shape) == (1, *sample[key].shape)
         np.testing.assert_array_equal(value[0].numpy(), sample[key])
+
+
+def test_targets_draw_half_of_the_queries_from_the_near_hand_rows_only():
+    # The stored layout: NEAR_ROWS rows near the hand, as many near the object, then
+    # uniform ones. Mark each block so the drawn rows tell where they came from.
+    n, uniform = NEAR_ROWS, 200
+    samples = np.zeros((2 * n + uniform, 5))
+    samples[:, 2] = 0.6
+    samples[:n, 3], samples[n:, 3] = 0.0, 0.05          # sdf_hand: 0 on the hand block
+    samples[:n, 4], samples[n:2 * n, 4], samples[2 * n:, 4] = 0.05, 0.0, 0.1
+    root = np.array([0.0, 0.0, 0.6])
+    targets = make_targets(samples, np.tile(root, (21, 1)), root, root, 6.2, 1024, 8,
+                           np.random.default_rng(0))
+    hand_half, other_half = targets['sdf_hand'][:512], targets['sdf_hand'][512:]
+    # Every near-hand query is a hand row (rows n .. 1.1 n are object rows: the old
+    # first-half split drew ~46 of them here).
+    np.testing.assert_array_equal(hand_half, 0.0)
+    assert np.all(other_half > 0)
+    # The other half: near-object rows and uniform ones, in proportion.
+    object_rows = np.count_nonzero(targets['sdf_object'][512:] == 0.0)
+    assert 0.75 < object_rows / 512 < 0.92
+    with pytest.raises(ValueError, match='near_rows'):
+        make_targets(samples[:NEAR_ROWS], np.tile(root, (21, 1)), root, root, 6.2, 64, 8,
+                     np.random.default_rng(0))
+
+
+def test_near_rows_is_the_layout_every_reader_writes():
+    from c2f_sdf_ros.data import dexycb, obman
+    from c2f_sdf_ros.data.synth import generate
+
+    assert generate.SDF_NEAR_SAMPLES == dexycb.SDF_NEAR == NEAR_ROWS
+    assert inspect.signature(obman.ObMan).parameters['sdf_near'].default == NEAR_ROWS
+    samples = np.load(SAMPLE / 'sdf' / '000000.npy')
+    assert len(samples) == 2 * NEAR_ROWS + generate.SDF_UNIFORM_SAMPLES
+    # Rows before NEAR_ROWS hug the hand, the next NEAR_ROWS the object.
+    assert np.abs(samples[:NEAR_ROWS, 3]).max() < 0.05
+    assert np.median(np.abs(samples[NEAR_ROWS:2 * NEAR_ROWS, 4])) < 0.005
+    assert np.median(np.abs(samples[NEAR_ROWS:2 * NEAR_ROWS, 3])) > 0.01
+
+
+def test_the_inputs_block_records_the_canonical_side():
+    model = ModelConfig()
+    # The shipped weights and every checkpoint from before mirroring: no mirroring.
+    from c2f_sdf_ros.model.checkpoint import SHIPPED_WEIGHTS, load_model
+    shipped, info = load_model(SHIPPED_WEIGHTS)
+    assert input_config(shipped.config, info).canonical_side is None
+    assert input_config(model, {}).canonical_side is None
+    assert input_config(model, {'inputs': {'crop_half_extent': 0.2}}).canonical_side is None
+    assert input_config(model, {'inputs': {'canonical_side': 'right'}}).canonical_side == \
+        'right'
+    block = dataclasses.asdict(CropConfig(canonical_side='right', crop_half_extent=0.22))
+    assert input_config(model, {'inputs': block}) == CropConfig(
+        model.image_size, 0.22, CropConfig.depth_half_range, model.num_points,
+        model.norm_scale, 'right')
+    with pytest.raises(ValueError, match='canonical_side'):
+        CropConfig(canonical_side='both')
+    with pytest.raises(ValueError, match='canonical_side'):
+        input_config(model, {'inputs': {'canonical_side': 'none'}})

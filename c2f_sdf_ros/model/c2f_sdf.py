@@ -11,7 +11,14 @@ import torch.nn.functional as F  # noqa: N812
 from c2f_sdf_ros.model.config import ModelConfig
 from c2f_sdf_ros.model.decoders import SdfDecoder
 from c2f_sdf_ros.model.encoder import RgbdEncoder
-from c2f_sdf_ros.model.heads import NUM_JOINTS, HeatmapHead, JointHead, ObjectCenterHead
+from c2f_sdf_ros.model.heads import (
+    NUM_JOINTS,
+    DenseJointHead,
+    HeatmapHead,
+    JointBackProjection,
+    JointHead,
+    ObjectCenterHead,
+)
 from c2f_sdf_ros.model.pifu import PointAlignedFeature, PointEmbedding, nearest_points
 
 
@@ -80,7 +87,11 @@ class C2FSDF(nn.Module):
         self.config = config
         c, g = config.feature_channels, config.global_channels
         self.encoder = RgbdEncoder(config.base_channels, c, g, use_depth=config.uses_depth)
-        self.joint_head = JointHead(g)
+        if config.joint_head == 'dense':
+            self.joint_head = DenseJointHead(c, config.image_size)
+            self.joint_projection = JointBackProjection(config.norm_scale)
+        else:
+            self.joint_head = JointHead(g)
         self.center_head = ObjectCenterHead(g, config.center_bins,
                                             config.center_range * config.norm_scale / 2)
         self.heatmap_head = HeatmapHead(g, config.heatmap_size)
@@ -122,6 +133,13 @@ class C2FSDF(nn.Module):
         return [offsets.flatten(2)]
 
     # -- model ------------------------------------------------------------------------------
+    def _joints(self, feature_map, global_feature, inputs: ModelInput) -> torch.Tensor:
+        """The joint head's 21 joints (B, 21, 3), normalised around the root."""
+        if self.config.joint_head == 'dense':
+            return self.joint_projection(self.joint_head(feature_map), inputs.crop_K,
+                                         inputs.root)
+        return self.joint_head(global_feature)
+
     def _coarse(self, global_feature, queries, joints):
         g = global_feature[:, None].expand(-1, queries.shape[1], -1)
         x = torch.cat([g, queries, *self._guidance(queries, joints)], -1)
@@ -138,7 +156,7 @@ class C2FSDF(nn.Module):
         depth = inputs.depth if config.uses_depth else None
         feature_map, global_feature = self.encoder(inputs.rgb, depth)
         if joints is None:
-            joints = self.joint_head(global_feature)
+            joints = self._joints(feature_map, global_feature, inputs)
         elif joints.shape != (inputs.rgb.shape[0], NUM_JOINTS, 3):
             raise ValueError(f'joints must be (B, {NUM_JOINTS}, 3), got {tuple(joints.shape)}')
         center = self.center_head(global_feature)

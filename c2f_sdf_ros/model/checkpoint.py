@@ -43,8 +43,9 @@ def save_model(path: str | os.PathLike, model: C2FSDF, info: dict | None = None,
     Write ``<path>.safetensors`` (weights) and ``<path>.json`` (config and ``info``).
 
     ``info`` records provenance (training command, data seed, time, metrics); ``inputs``
-    (stored as ``info['inputs']``) is how frames were cropped for these weights, so
-    inference and evaluation read it instead of rebuilding it (``inputs.input_config``).
+    (stored as ``info['inputs']``) is how frames were cropped for these weights and which
+    hand side they expect (``canonical_side``), so inference and evaluation read it
+    instead of rebuilding it (``inputs.input_config``).
     """
     weights, config = _paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)

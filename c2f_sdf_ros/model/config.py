@@ -10,6 +10,9 @@ from dataclasses import dataclass, fields
 # point       + 3D point-aligned features (3D PIFu), no refinement       (ID 2)
 # full        + point semantics from the coarse SDF (refinement)         (ID 3, 4 with SER)
 VARIANTS = ('pixel_rgb', 'pixel_rgbd', 'point', 'full')
+# Joint heads: 'mlp' regresses the 21 joints from the global feature (the shipped weights');
+# 'dense' integrates per-joint heatmaps and depth maps on the feature map (2.5D).
+JOINT_HEADS = ('mlp', 'dense')
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,8 @@ class ModelConfig:
     decoder_width, decoder_layers : int
         DeepSDF decoder width (512) and hidden layers (5); the skip enters layer 2.
     decoder_dropout : float
-        Dropout in the decoders (0.2).
+        Dropout in the decoders while training (0.2, the reference's; ``c2f-sdf train``
+        uses 0.0 unless told otherwise). No effect on the weights or at evaluation.
     num_points : int
         Depth points lifted to 3D per image (1024).
     neighbours : int
@@ -51,6 +55,11 @@ class ModelConfig:
     joint_guidance : bool
         Append query-to-joint offsets of the predicted joints to the SDF decoder inputs
         (gSDF's hand-pose guidance, with joints instead of MANO).
+    joint_head : str
+        One of ``JOINT_HEADS``: 'mlp' (global feature -> joints; configs without the key,
+        such as the shipped weights', are this) or 'dense' (soft-argmax of per-joint
+        heatmaps on the feature map plus a relative depth per joint, back-projected with
+        the crop's intrinsics).
 
     """
 
@@ -70,13 +79,19 @@ class ModelConfig:
     norm_scale: float = 6.2
     semantic_threshold: float = 0.1
     joint_guidance: bool = True
+    joint_head: str = 'mlp'
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
             raise ValueError(f'variant must be one of {VARIANTS}, got {self.variant!r}')
+        if self.joint_head not in JOINT_HEADS:
+            raise ValueError(f'joint_head must be one of {JOINT_HEADS}, got '
+                             f'{self.joint_head!r}')
         if self.image_size % 32 or self.image_size < 64:
             raise ValueError(f'image_size must be a multiple of 32 and >= 64, got '
                              f'{self.image_size}')
+        if not 0.0 <= self.decoder_dropout < 1.0:
+            raise ValueError(f'decoder_dropout must be in [0, 1), got {self.decoder_dropout}')
         if self.decoder_layers < 3:
             raise ValueError(f'decoder_layers must be >= 3 (skip at layer 2), got '
                              f'{self.decoder_layers}')

@@ -19,6 +19,7 @@ from PIL import Image
 import torch
 
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
+from c2f_sdf_ros.geometry.mirror import SIDES
 from c2f_sdf_ros.model.c2f_sdf import ModelInput
 from c2f_sdf_ros.model.config import ModelConfig
 
@@ -44,6 +45,11 @@ class CropConfig:
         Depth points lifted to 3D.
     norm_scale : float
         s in the normalisation.
+    canonical_side : str or None
+        The only hand side the weights saw in training ('right' or 'left'): a frame of a
+        hand of the other side is mirrored before ``make_sample`` and what the model
+        predicts is mirrored back (``c2f_sdf_ros.geometry.mirror``). None: both sides as
+        they are (weights trained before mirroring existed, like the shipped ones).
 
     """
 
@@ -52,6 +58,12 @@ class CropConfig:
     depth_half_range: float = 0.25
     num_points: int = 1024
     norm_scale: float = 6.2
+    canonical_side: str | None = None
+
+    def __post_init__(self):
+        if self.canonical_side is not None and self.canonical_side not in SIDES:
+            raise ValueError(f'canonical_side must be one of {SIDES} or None, got '
+                             f'{self.canonical_side!r}')
 
 
 @dataclass(frozen=True)
@@ -173,14 +185,16 @@ def input_config(model_config: ModelConfig, info: dict) -> CropConfig:
     ``info`` is the checkpoint's info (``load_model``); its ``inputs`` block when it has
     one, else the crop settings its training recorded (``info['train']``, the shipped
     weights' JSON), else the defaults. Image size, point count and the normalisation
-    scale always come from the model config.
+    scale always come from the model config. A block without ``canonical_side`` (every
+    checkpoint written before mirroring existed) reads as None: no mirroring.
     """
     block = info.get('inputs') or info.get('train') or {}
     defaults = CropConfig()
     return CropConfig(model_config.image_size,
                       float(block.get('crop_half_extent', defaults.crop_half_extent)),
                       float(block.get('depth_half_range', defaults.depth_half_range)),
-                      model_config.num_points, model_config.norm_scale)
+                      model_config.num_points, model_config.norm_scale,
+                      block.get('canonical_side'))
 
 
 def model_input(sample: dict, device: torch.device | str = 'cpu') -> ModelInput:

@@ -12,7 +12,7 @@ import sys
 import torch
 
 from c2f_sdf_ros.data.sources import DATASETS, NORM_SCALES, SourceOptions
-from c2f_sdf_ros.model.config import VARIANTS, ModelConfig
+from c2f_sdf_ros.model.config import JOINT_HEADS, VARIANTS, ModelConfig
 from c2f_sdf_ros.train.trainer import TrainConfig, Trainer
 
 # Model sizes selectable by name; 'paper' is the published one, 'cpu' the shipped weights'
@@ -21,6 +21,9 @@ MODEL_PRESETS = {
     'paper': {},
     'cpu': dict(image_size=128, base_channels=32, feature_channels=64, decoder_width=256),
 }
+# Decoder dropout of new runs: the reference's 0.2 slows an underfit model (findings of
+# 2026-11-28); it changes no weight, so checkpoints trained with it load all the same.
+DEFAULT_DECODER_DROPOUT = 0.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--size', choices=sorted(MODEL_PRESETS), default='paper',
                    help='model size preset (default paper)')
     p.add_argument('--model-json', help='JSON object of ModelConfig fields to override')
+    p.add_argument('--decoder-dropout', type=float, default=None,
+                   help=f'dropout in the SDF decoders (default {DEFAULT_DECODER_DROPOUT}, '
+                        'or what --model-json says; the reference used 0.2)')
+    p.add_argument('--joint-head', choices=JOINT_HEADS, default=None,
+                   help="'mlp' (joints from the global feature, default) or 'dense' "
+                        '(per-joint heatmaps and depths on the feature map, soft-argmax)')
+    p.add_argument('--canonical-side', choices=('right', 'none'), default='right',
+                   help="'right' (default): mirror left-hand frames into right-hand ones, "
+                        "so the model only sees right hands; 'none': keep both sides")
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)
                 if f.default is not dataclasses.MISSING}
     for name, kind in (('steps', int), ('batch_size', int), ('lr', float),
@@ -56,12 +68,18 @@ def build_parser() -> argparse.ArgumentParser:
                        ('checkpoint_every', int), ('workers', int), ('seed', int)):
         p.add_argument('--' + name.replace('_', '-'), type=kind, default=defaults[name],
                        help=f'(default {defaults[name]})')
+    p.add_argument('--crop-half-extent', type=float, default=defaults['crop_half_extent'],
+                   help='half side (m) of the crop around the wrist (default '
+                        f"{defaults['crop_half_extent']}, the shipped weights'; 0.20-0.24 "
+                        'holds more of the held object)')
     p.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda[:N]'")
     p.add_argument('--no-amp', action='store_true', help='no bfloat16 autocast on CUDA')
     p.add_argument('--cpu-amp', action='store_true',
-                   help='bfloat16 autocast on CPU too (faster on CPUs with AMX)')
+                   help='bfloat16 autocast on CPU too (faster on CPUs with AMX, ~9x '
+                        'slower without; off: CPUs train in float32)')
     p.add_argument('--init', default='',
-                   help='start from these weights (fine-tune; same model config)')
+                   help='start from these weights (fine-tune; same model config but for '
+                        'the dropout)')
     p.add_argument('--root-jitter', type=float, default=None,
                    help='std (m) of the crop-root offset the joint head learns to undo '
                         '(default 0.01; the reconstruction node starts from a rough root)')
@@ -76,16 +94,22 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """TrainConfig from parsed arguments; ValueError on bad values."""
     model = dict(MODEL_PRESETS[args.size], variant=args.variant,
-                 norm_scale=NORM_SCALES[args.dataset])
+                 norm_scale=NORM_SCALES[args.dataset], decoder_dropout=DEFAULT_DECODER_DROPOUT)
     if args.model_json:
         try:
             model.update(json.loads(args.model_json))
         except json.JSONDecodeError as error:
             raise ValueError(f'--model-json is not JSON: {error}') from error
+    # The explicit flags win over --model-json.
+    if args.decoder_dropout is not None:
+        model['decoder_dropout'] = args.decoder_dropout
+    if args.joint_head is not None:
+        model['joint_head'] = args.joint_head
     kwargs = {name: getattr(args, name) for name in (
         'steps', 'batch_size', 'lr', 'weight_decay', 'warmup_steps', 'num_queries',
-        'lattice_fraction', 'val_every', 'val_frames', 'checkpoint_every', 'workers', 'seed',
-        'device')}
+        'lattice_fraction', 'crop_half_extent', 'val_every', 'val_frames', 'checkpoint_every',
+        'workers', 'seed', 'device')}
+    kwargs['canonical_side'] = None if args.canonical_side == 'none' else args.canonical_side
     val = args.val
     if val is None:
         if args.dataset == 'synth':

@@ -4,12 +4,13 @@ Training and validation items from any labelled frame source (synthetic, DexYCB,
 Each item is one frame turned into model inputs (``c2f_sdf_ros.model.inputs``) and
 normalised targets (``c2f_sdf_ros.train.targets``). Training items are augmented
 (``Augmentation``); validation items use the ground-truth root and crop, as the papers'
-protocol does.
+protocol does. With a ``canonical_side`` in the crop settings, every frame of a hand of
+the other side is mirrored first (``canonical_frame``), training and validation alike.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import math
 import pathlib
 
@@ -22,6 +23,15 @@ from c2f_sdf_ros.data.labelled import FrameSource, LabelledFrame
 from c2f_sdf_ros.data.synth_folder import SynthFolder
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
 from c2f_sdf_ros.geometry.mesh import MeshSdf
+from c2f_sdf_ros.geometry.mirror import (
+    SIDES,
+    mirror_camera,
+    mirror_image,
+    mirror_points,
+    mirror_sdf_samples,
+    mirror_side,
+    needs_mirror,
+)
 from c2f_sdf_ros.model.inputs import CropConfig, make_sample
 from c2f_sdf_ros.train.targets import make_targets
 
@@ -59,6 +69,32 @@ class Augmentation:
     depth_noise: float = 0.002
     depth_dropout: float = 0.02
 
+
+
+def canonical_frame(frame: LabelledFrame, canonical_side: str | None) -> LabelledFrame:
+    """
+    ``frame`` with its hand on ``canonical_side``: mirrored if the hand is of the other side.
+
+    Mirroring flips colour and depth, moves the principal point (``mirror_camera``),
+    negates x of the root, joints, object centre and SDF sample points (distances kept)
+    and flips the side label. None keeps every frame as it is.
+
+    Raises
+    ------
+    ValueError
+        If ``canonical_side`` is set and the frame's side is neither 'left' nor 'right'.
+
+    """
+    if canonical_side is not None and frame.side not in SIDES:
+        raise ValueError(f'frame {frame.frame_id}: hand side {frame.side!r} is unknown, '
+                         f'cannot make it {canonical_side}')
+    if not needs_mirror(frame.side, canonical_side):
+        return frame
+    return replace(frame, color=mirror_image(frame.color), depth=mirror_image(frame.depth),
+                   camera=mirror_camera(frame.camera), root=mirror_points(frame.root),
+                   joints=mirror_points(frame.joints),
+                   object_center=mirror_points(frame.object_center),
+                   sdf=mirror_sdf_samples(frame.sdf), side=mirror_side(frame.side))
 
 
 def rotate_frame(color: np.ndarray, depth: np.ndarray, camera: CameraIntrinsics,
@@ -129,8 +165,13 @@ def frame_item(frame: LabelledFrame, crop: CropConfig, num_queries: int, heatmap
     evaluation protocol). ``lattice_queries`` of the ``num_queries`` are drawn from the
     rows of ``pool`` (see ``lattice_pool``) that fall in the normalised cube [-1, 1]^3
     reconstruction queries: the stored samples only cover +-15 cm around the wrist, and
-    a field never trained out there grows spurious surfaces.
+    a field never trained out there grows spurious surfaces. A hand not on
+    ``crop.canonical_side`` is mirrored (``canonical_frame``; ``pool`` is of the frame as
+    stored, and mirrored with it) before any augmentation.
     """
+    if needs_mirror(frame.side, crop.canonical_side) and pool is not None:
+        pool = mirror_sdf_samples(pool)
+    frame = canonical_frame(frame, crop.canonical_side)
     color, depth, camera = frame.color, frame.depth, frame.camera
     root, joints, center, sdf = frame.root, frame.joints, frame.object_center, frame.sdf
     rotation = np.eye(3)

@@ -27,10 +27,11 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from c2f_sdf_ros.data.sources import DATASETS, SourceOptions, open_source
+from c2f_sdf_ros.geometry.mirror import SIDES
 from c2f_sdf_ros.model.c2f_sdf import C2FSDF, ModelInput
 from c2f_sdf_ros.model.checkpoint import load_model, resolve_device, save_model
 from c2f_sdf_ros.model.config import ModelConfig
-from c2f_sdf_ros.model.inputs import CropConfig
+from c2f_sdf_ros.model.inputs import CropConfig, input_config
 from c2f_sdf_ros.train.dataset import Augmentation, FrameDataset
 from c2f_sdf_ros.train.losses import LossWeights, c2f_sdf_loss
 
@@ -66,6 +67,11 @@ class TrainConfig:
         15 cm from the wrist; reconstruction queries up to 32 cm from it).
     crop_half_extent, depth_half_range : float
         See ``CropConfig``.
+    canonical_side : str or None
+        'right' (the default): every left-hand frame is mirrored into a right-hand one
+        before augmentation, so the network only sees right hands (as the reference
+        trains); recorded in the checkpoint's inputs block so that inference mirrors
+        left hands too. None: both sides as they come (runs before mirroring existed).
     val_every, val_frames : int
         Validate every that many steps on the first ``val_frames`` validation frames.
     checkpoint_every : int
@@ -79,11 +85,12 @@ class TrainConfig:
     amp : bool
         bfloat16 autocast on CUDA.
     cpu_amp : bool
-        bfloat16 autocast on CPU too (about 1.4x faster per step on CPUs with AMX;
-        slower on CPUs without bf16 units, hence off by default).
+        bfloat16 autocast on CPU too (about 1.4x faster per step on CPUs with AMX; about
+        9x slower on CPUs with avx512_bf16 but no AMX, hence off: CPUs train in float32).
     init_weights : str
         Start from these weights (fine-tuning) instead of a random initialisation; their
-        model config must equal ``model``.
+        model config must equal ``model`` but for ``decoder_dropout`` (a training setting
+        that changes no weight).
     augmentation, loss : Augmentation, LossWeights
         Training-time augmentation and loss weights.
     dataset : str
@@ -109,6 +116,7 @@ class TrainConfig:
     lattice_fraction: float = 0.125
     crop_half_extent: float = 0.16
     depth_half_range: float = 0.25
+    canonical_side: str | None = 'right'
     val_every: int = 250
     val_frames: int = 40
     checkpoint_every: int = 250
@@ -136,6 +144,12 @@ class TrainConfig:
         if not 0.0 <= self.lattice_fraction <= 0.5:
             raise ValueError(f'lattice_fraction must be in [0, 0.5], got '
                              f'{self.lattice_fraction}')
+        if self.crop_half_extent <= 0 or self.depth_half_range <= 0:
+            raise ValueError(f'crop_half_extent and depth_half_range must be > 0, got '
+                             f'{self.crop_half_extent}, {self.depth_half_range}')
+        if self.canonical_side is not None and self.canonical_side not in SIDES:
+            raise ValueError(f'canonical_side must be one of {SIDES} or None, got '
+                             f'{self.canonical_side!r}')
 
     @property
     def lattice_queries(self) -> int:
@@ -147,18 +161,24 @@ class TrainConfig:
         """The crop settings implied by the model and this config."""
         m = self.model
         return CropConfig(m.image_size, self.crop_half_extent, self.depth_half_range,
-                          m.num_points, m.norm_scale)
+                          m.num_points, m.norm_scale, self.canonical_side)
 
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
-        """Inverse of ``dataclasses.asdict``."""
+        """Inverse of ``dataclasses.asdict``; a record without canonical_side had none."""
         data = dict(data)
+        data.setdefault('canonical_side', None)
         data['model'] = ModelConfig.from_dict(data.get('model', {}))
         data['augmentation'] = Augmentation(**data.get('augmentation', {}))
         data['loss'] = LossWeights(**data.get('loss', {}))
         data['sources'] = SourceOptions(**data.get('sources', {}))
         return cls(**data)
+
+
+def same_weights(a: ModelConfig, b: ModelConfig) -> bool:
+    """Whether weights of config ``a`` are weights of ``b``: equal but for the dropout."""
+    return replace(a, decoder_dropout=b.decoder_dropout) == b
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -276,8 +296,13 @@ class Trainer:
         if not last.with_suffix('.safetensors').is_file():
             raise FileNotFoundError(f'cannot resume: {last}.safetensors does not exist')
         model, info = load_model(last, str(self.device))
-        if model.config != self.config.model:
+        if not same_weights(model.config, self.config.model):
             raise ValueError(f'cannot resume: {last}.json has a different model config')
+        side = input_config(model.config, info).canonical_side
+        if side != self.config.canonical_side:
+            raise ValueError(f'cannot resume: {last} was trained with canonical_side {side}, '
+                             f'this run asks for {self.config.canonical_side} '
+                             f'(--canonical-side)')
         self.model.load_state_dict(model.state_dict())
         meta = _load_optimizer(last, self.optimizer)
         self.step = meta['step']
@@ -287,7 +312,7 @@ class Trainer:
 
     def _initialise(self, path: str) -> None:
         model, info = load_model(path, str(self.device))
-        if model.config != self.config.model:
+        if not same_weights(model.config, self.config.model):
             raise ValueError(f'cannot start from {path}: its model config differs '
                              f'({model.config} vs {self.config.model})')
         self.model.load_state_dict(model.state_dict())
