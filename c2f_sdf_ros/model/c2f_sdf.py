@@ -67,6 +67,8 @@ class Encoding:
     points: torch.Tensor                  # (B, N, 3)
     crop_K: torch.Tensor
     root: torch.Tensor
+    # (B, 21, 3) the joint head's own prediction, whatever guided the decoders (``joints``)
+    head_joints: torch.Tensor | None = None
 
 
 # The two surfaces, in the order of every (..., 2) output.
@@ -145,20 +147,29 @@ class C2FSDF(nn.Module):
         x = torch.cat([g, queries, *self._guidance(queries, joints)], -1)
         return self.coarse_hand(x), self.coarse_object(x)
 
-    def encode(self, inputs: ModelInput, joints: torch.Tensor | None = None) -> Encoding:
+    def encode(self, inputs: ModelInput, joints: torch.Tensor | None = None,
+               use_joints: torch.Tensor | None = None) -> Encoding:
         """
         Encoder, heads and (for point variants) the depth points' features.
 
         ``joints`` (B, 21, 3), normalised, replace the joint head's prediction as the
         decoders' guidance (joints measured by a hand detector); None: the joint head's.
+        ``use_joints`` (B,) bool, optional: replace it only for those images (training
+        mixes perturbed ground-truth joints with the head's own prediction).
         """
         config = self.config
         depth = inputs.depth if config.uses_depth else None
         feature_map, global_feature = self.encoder(inputs.rgb, depth)
+        head_joints = self._joints(feature_map, global_feature, inputs)
         if joints is None:
-            joints = self._joints(feature_map, global_feature, inputs)
+            joints = head_joints
         elif joints.shape != (inputs.rgb.shape[0], NUM_JOINTS, 3):
             raise ValueError(f'joints must be (B, {NUM_JOINTS}, 3), got {tuple(joints.shape)}')
+        elif use_joints is not None:
+            if use_joints.shape != (inputs.rgb.shape[0],):
+                raise ValueError(f'use_joints must be (B,), got {tuple(use_joints.shape)}')
+            joints = torch.where(use_joints[:, None, None], joints.to(head_joints.dtype),
+                                 head_joints)
         center = self.center_head(global_feature)
         heatmap = self.heatmap_head(global_feature)
         point_features = point_sdf = point_valid = None
@@ -175,7 +186,8 @@ class C2FSDF(nn.Module):
                 point_valid = torch.where(enough, semantic, point_valid)
             point_features = self.point_embedding(sampled, inputs.points, point_sdf)
         return Encoding(feature_map, global_feature, joints, center, heatmap, point_features,
-                        point_sdf, point_valid, inputs.points, inputs.crop_K, inputs.root)
+                        point_sdf, point_valid, inputs.points, inputs.crop_K, inputs.root,
+                        head_joints)
 
     def query(self, encoding: Encoding, queries: torch.Tensor, coarse: bool = True,
               branches: tuple[str, ...] = BRANCHES) -> dict[str, torch.Tensor]:
@@ -216,11 +228,18 @@ class C2FSDF(nn.Module):
                 encoding.global_feature, queries, encoding.joints)
         return out
 
-    def forward(self, inputs: ModelInput, queries: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Everything for training: heads and signed distances at ``queries`` (B, Q, 3)."""
-        encoding = self.encode(inputs)
+    def forward(self, inputs: ModelInput, queries: torch.Tensor,
+                guidance: torch.Tensor | None = None,
+                use_guidance: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """
+        Everything for training: heads and signed distances at ``queries`` (B, Q, 3).
+
+        ``guidance`` (B, 21, 3) and ``use_guidance`` (B,) as ``encode``'s ``joints`` and
+        ``use_joints``; ``joints`` in the output is always the joint head's prediction.
+        """
+        encoding = self.encode(inputs, guidance, use_guidance)
         out = self.query(encoding, queries)
-        out.update(joints=encoding.joints, object_center=encoding.object_center,
+        out.update(joints=encoding.head_joints, object_center=encoding.object_center,
                    heatmap=encoding.heatmap)
         if encoding.point_sdf is not None:
             out['point_sdf'] = encoding.point_sdf

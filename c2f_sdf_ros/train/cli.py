@@ -13,6 +13,7 @@ import torch
 
 from c2f_sdf_ros.data.sources import DATASETS, NORM_SCALES, SourceOptions
 from c2f_sdf_ros.model.config import JOINT_HEADS, VARIANTS, ModelConfig
+from c2f_sdf_ros.train.guidance import GuidanceConfig
 from c2f_sdf_ros.train.trainer import TrainConfig, Trainer
 
 # Model sizes selectable by name; 'paper' is the published one, 'cpu' the shipped weights'
@@ -83,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--root-jitter', type=float, default=None,
                    help='std (m) of the crop-root offset the joint head learns to undo '
                         '(default 0.01; the reconstruction node starts from a rough root)')
+    p.add_argument('--guidance-truth', type=float, default=0.5,
+                   help='share of images whose decoders are guided by ground-truth joints '
+                        "perturbed like a detector's instead of the joint head's (default "
+                        '0.5; 0: the head only, as the shipped weights)')
     p.add_argument('--no-augment', action='store_true', help='train without augmentation')
     p.add_argument('--threads', type=int, default=0,
                    help='CPU threads per process (0: cores / processes)')
@@ -110,6 +115,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         'lattice_fraction', 'crop_half_extent', 'val_every', 'val_frames', 'checkpoint_every',
         'workers', 'seed', 'device')}
     kwargs['canonical_side'] = None if args.canonical_side == 'none' else args.canonical_side
+    kwargs['guidance'] = GuidanceConfig(probability=args.guidance_truth)
     val = args.val
     if val is None:
         if args.dataset == 'synth':

@@ -33,6 +33,7 @@ from c2f_sdf_ros.model.checkpoint import load_model, resolve_device, save_model
 from c2f_sdf_ros.model.config import ModelConfig
 from c2f_sdf_ros.model.inputs import CropConfig, input_config
 from c2f_sdf_ros.train.dataset import Augmentation, FrameDataset
+from c2f_sdf_ros.train.guidance import GuidanceConfig, perturbed_guidance
 from c2f_sdf_ros.train.losses import LossWeights, c2f_sdf_loss
 
 INPUT_KEYS = ('rgb', 'depth', 'crop_K', 'root', 'points', 'points_valid')
@@ -72,6 +73,9 @@ class TrainConfig:
         before augmentation, so the network only sees right hands (as the reference
         trains); recorded in the checkpoint's inputs block so that inference mirrors
         left hands too. None: both sides as they come (runs before mirroring existed).
+    guidance : GuidanceConfig
+        How often perturbed ground-truth joints, instead of the joint head's, guide the
+        decoders (``train.guidance``), so that a detector's joints can guide them later.
     val_every, val_frames : int
         Validate every that many steps on the first ``val_frames`` validation frames.
     checkpoint_every : int
@@ -117,6 +121,7 @@ class TrainConfig:
     crop_half_extent: float = 0.16
     depth_half_range: float = 0.25
     canonical_side: str | None = 'right'
+    guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
     val_every: int = 250
     val_frames: int = 40
     checkpoint_every: int = 250
@@ -173,6 +178,7 @@ class TrainConfig:
         data['augmentation'] = Augmentation(**data.get('augmentation', {}))
         data['loss'] = LossWeights(**data.get('loss', {}))
         data['sources'] = SourceOptions(**data.get('sources', {}))
+        data['guidance'] = GuidanceConfig(**data.get('guidance', {}))
         return cls(**data)
 
 
@@ -398,8 +404,16 @@ class Trainer:
                 for group in self.optimizer.param_groups:
                     group['lr'] = learning_rate(config, self.step)
                 inputs, queries, targets = split_batch(batch, self.device)
+                guidance = use_guidance = None
+                if config.guidance.probability > 0:
+                    # Seeded by the step: a resumed run draws the noise it would have.
+                    generator = torch.Generator().manual_seed(config.seed * 1_000_003
+                                                              + self.step)
+                    guidance, use_guidance = perturbed_guidance(
+                        targets['joints'], config.guidance, config.model.norm_scale,
+                        generator)
                 with self._autocast():
-                    outputs = net(inputs, queries)
+                    outputs = net(inputs, queries, guidance, use_guidance)
                 total, terms = c2f_sdf_loss({k: v.float() for k, v in outputs.items()},
                                             targets, config.loss)
                 if not torch.isfinite(total):
