@@ -297,3 +297,41 @@ def test_reconstructor_without_a_hand_returns_an_empty_result(reconstructor):
 def test_reconstructor_with_missing_weights_says_so(tmp_path):
     with pytest.raises(FileNotFoundError):
         Reconstructor(tmp_path / 'nothing', 'cpu')
+
+
+def test_weights_trained_on_right_hands_see_a_left_hand_mirrored(tmp_path):
+    """A left hand is reconstructed as the mirror image of its mirrored frame's right hand."""
+    from c2f_sdf_ros.data.synth_folder import SynthFolder
+    from c2f_sdf_ros.geometry.mirror import mirror_camera, mirror_image, mirror_points
+    from c2f_sdf_ros.model.checkpoint import SHIPPED_WEIGHTS, load_model, save_model
+    from c2f_sdf_ros.model.inputs import input_config
+
+    model, info = load_model(SHIPPED_WEIGHTS, 'cpu')
+    crop = input_config(model.config, info)
+    right_only = tmp_path / 'right_only'
+    save_model(right_only, model, {'command': 'test'},
+               type(crop)(**{**crop.__dict__, 'canonical_side': 'right'}))
+    config = ReconstructorConfig(resolution=32, held_object=None, depth_align=False)
+    rec = Reconstructor(right_only, 'cpu', config, threads=1)
+    assert rec.crop.canonical_side == 'right'
+    frame = SynthFolder(SAMPLE).read(0)
+    camera = CameraIntrinsics.from_matrix(frame.camera.K, 640, 480)
+    left = rec.reconstruct(frame.color, frame.depth, camera.K, root=frame.root, side='left',
+                           rng=np.random.default_rng(5))
+    right = rec.reconstruct(mirror_image(frame.color), mirror_image(frame.depth),
+                            mirror_camera(camera).K, root=mirror_points(frame.root),
+                            side='right', rng=np.random.default_rng(5))
+    np.testing.assert_allclose(left.root, mirror_points(right.root), atol=1e-9)
+    np.testing.assert_allclose(left.joints, mirror_points(right.joints), atol=1e-6)
+    assert left.hand_mesh is not None and right.hand_mesh is not None
+    np.testing.assert_allclose(left.hand_mesh.vertices, mirror_points(right.hand_mesh.vertices),
+                               atol=1e-6)
+    # Mirrored back with the faces' winding reversed: the hand still has positive volume.
+    assert left.hand_mesh.volume > 0 and left.side == 'left'
+    # An unknown side is never mirrored: the same crop as weights without a side.
+    plain = Reconstructor(None, 'cpu', config, threads=1)
+    a = rec.reconstruct(frame.color, frame.depth, camera.K, root=frame.root,
+                        rng=np.random.default_rng(5))
+    b = plain.reconstruct(frame.color, frame.depth, camera.K, root=frame.root,
+                          rng=np.random.default_rng(5))
+    np.testing.assert_allclose(a.joints, b.joints)

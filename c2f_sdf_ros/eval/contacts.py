@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> dict:
         frame = folder.read(index)
         if args.finder == 'gt_root':
             result = reconstructor.reconstruct(frame.color, frame.depth, frame.camera.K,
-                                               root=frame.root)
+                                               root=frame.root, side=frame.side)
         else:
             hands = reconstructor.reconstruct_frame(frame.color, frame.depth,
                                                     frame.camera.K).hands

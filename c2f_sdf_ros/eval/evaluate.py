@@ -149,9 +149,11 @@ def evaluate_frame(pipelines: dict[str, Reconstructor], frame: LabelledFrame, tr
     results, predictions = {}, {}
     for protocol, pipeline in pipelines.items():
         rng = np.random.default_rng([config.seed, index])
+        # The paper protocol gives the ground-truth root and side (as the reference crops
+        # right hands); the deployable one finds both.
         root = frame.root if protocol == 'paper' else None
         prediction = pipeline.reconstruct(frame.color, frame.depth, frame.camera.K, root=root,
-                                          rng=rng)
+                                          rng=rng, side=frame.side)
         predictions[protocol] = prediction
         results[protocol] = score(prediction, truth, frame.root,
                                   align=protocol == 'paper', config=config)

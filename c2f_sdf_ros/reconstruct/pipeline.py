@@ -21,6 +21,13 @@ import torch
 import trimesh
 
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
+from c2f_sdf_ros.geometry.mirror import (
+    mirror_camera,
+    mirror_image,
+    mirror_mesh,
+    mirror_points,
+    needs_mirror,
+)
 from c2f_sdf_ros.geometry.rgbd import check_rgbd
 from c2f_sdf_ros.model.c2f_sdf import BRANCHES, C2FSDF, Encoding
 from c2f_sdf_ros.model.checkpoint import SHIPPED_WEIGHTS, load_model, resolve_device
@@ -311,7 +318,8 @@ class Reconstructor:
     @torch.no_grad()
     def reconstruct(self, color: np.ndarray, depth: np.ndarray, K: np.ndarray,
                     root: np.ndarray | None = None,
-                    rng: np.random.Generator | None = None) -> Reconstruction:
+                    rng: np.random.Generator | None = None,
+                    side: str = 'unknown') -> Reconstruction:
         """
         Reconstruct one hand and its object in one frame.
 
@@ -329,6 +337,9 @@ class Reconstructor:
         rng : numpy Generator, optional
             Depth-point sampling; by default seeded with ``config.seed`` so a frame gives
             the same meshes every time.
+        side : str
+            With ``root``: the hand's side ('left', 'right' or 'unknown'), so that weights
+            trained on one side (``CropConfig.canonical_side``) see the other one mirrored.
 
         Returns
         -------
@@ -351,7 +362,7 @@ class Reconstructor:
                 return Reconstruction(False, timings=timings)
             seed = seeds[0]
         else:
-            seed = HandSeed(np.asarray(root, float), np.full(4, np.nan), 1.0)
+            seed = HandSeed(np.asarray(root, float), np.full(4, np.nan), 1.0, side)
         if rng is None:
             rng = np.random.default_rng(self.config.seed)
         return self._reconstruct_seed(color, depth, camera, seed, rng, timings)
@@ -364,6 +375,16 @@ class Reconstructor:
         timings = dict(timings) if timings is not None else dict.fromkeys(STAGES, 0.0)
         lap = self._stopwatch(timings)
         root = np.asarray(seed.root, float)
+        seed_joints = seed.joints
+        # Weights trained on one side only (the reference trains right hands) see a hand
+        # of the other side in the mirrored frame; what they predict is mirrored back
+        # right after meshing, so every later stage works in the real frame.
+        mirror = needs_mirror(seed.side, self.crop.canonical_side)
+        frame = color, depth, camera
+        if mirror:
+            color, depth, camera = mirror_image(color), mirror_image(depth), mirror_camera(camera)
+            root = mirror_points(root)
+            seed_joints = None if seed_joints is None else mirror_points(seed_joints)
         # A detector's wrist is measured: keep the crop there. A blob centroid is a guess
         # that the model's own wrist prediction improves.
         refine = 0 if seed.detected_joints else config.refine_iterations
@@ -372,7 +393,7 @@ class Reconstructor:
             root = self._to_camera(encoding.joints[0, 0].float().cpu().numpy(), root)
         guidance = None
         if seed.detected_joints and root[2] > config.guidance_min_depth:
-            guidance = seed.joints
+            guidance = seed_joints
         encoding = self._encode(color, depth, camera, root, rng, guidance)
         lap('encoder')
 
@@ -415,6 +436,17 @@ class Reconstructor:
                 None if mesh is None else trimesh.Trimesh(
                     self._to_camera(mesh.vertices, root), mesh.faces, process=False)
                 for mesh in meshes)
+        if mirror:
+            # Normalised coordinates around the mirrored root, x negated, are those around
+            # the real root: joints, centre and points mirror back like the root itself.
+            hand_mesh, object_mesh = (
+                None if mesh is None else trimesh.Trimesh(
+                    *mirror_mesh(mesh.vertices, mesh.faces), process=False)
+                for mesh in (hand_mesh, object_mesh))
+            root = mirror_points(root)
+            joints, center, points = mirror_points(joints), mirror_points(center), \
+                mirror_points(points)
+            color, depth, camera = frame
         lap('marching_cubes')
 
         object_shift = np.zeros(3)
