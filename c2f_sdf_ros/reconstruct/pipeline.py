@@ -64,6 +64,9 @@ from c2f_sdf_ros.reconstruct.meshing import (
     tight_box_meshes,
 )
 
+# Weights trained without outside joints take a detector's only beyond this depth (m).
+LEGACY_GUIDANCE_MIN_DEPTH = 1.0
+
 # How the fine SDF is sampled: 'ser' (sparse, the node's default), 'dense' (every lattice
 # point, the reference), 'narrow_band' (coarse lattice refined near the surface) or
 # 'tight' (narrow band, then a second pass over the tight box of each inside, as the
@@ -114,11 +117,14 @@ class ReconstructorConfig:
     held_object : HeldObjectConfig or None
         Check the object against the depth around the hand (the held cluster; nothing
         held: no object); None keeps the model's object as it is (the papers' protocol).
-    guidance_min_depth : float
+    guidance_min_depth : float or None
         A detected hand farther than this (m) guides the decoders with its measured joints
-        instead of the joint head's: the shipped weights saw hands at 0.35-1.0 m only, and
-        beyond that their joint head is lost (docs/reconstruction.md has the measurements).
-        0: always the detector's joints; a large value: never.
+        instead of the joint head's. 0: always the detector's joints; a large value: never.
+        None (default): from the weights. Weights trained with joints perturbed like a
+        detector's guiding their decoders (``train.guidance``) take the detector's joints
+        always (0); older weights only beyond 1 m: they saw hands at 0.35-1.0 m only and
+        beyond that their joint head is lost (docs/reconstruction.md has the measurements),
+        while nearer their decoders had never seen joints other than their head's.
     depth_align : bool
         Move each hand, then its object, along the viewing ray onto the depth measured on
         it (``reconstruct.depth_align``); the papers' protocol turns it off.
@@ -136,7 +142,7 @@ class ReconstructorConfig:
     seed: int = 0
     finder: FinderConfig = field(default_factory=FinderConfig)
     held_object: HeldObjectConfig | None = field(default_factory=HeldObjectConfig)
-    guidance_min_depth: float = 1.0
+    guidance_min_depth: float | None = None
     depth_align: bool = True
 
     def __post_init__(self):
@@ -146,7 +152,7 @@ class ReconstructorConfig:
             raise ValueError(f'resolution must be in [8, 512], got {self.resolution}')
         if not 0 <= self.refine_iterations <= 10:
             raise ValueError('refine_iterations must be in [0, 10]')
-        if not self.guidance_min_depth >= 0:
+        if self.guidance_min_depth is not None and not self.guidance_min_depth >= 0:
             raise ValueError(f'guidance_min_depth must be >= 0, got {self.guidance_min_depth}')
         if self.contact_distance < 0 or self.query_batch < 1:
             raise ValueError('contact_distance >= 0 and query_batch >= 1 required')
@@ -241,6 +247,8 @@ class Reconstructor:
                              f'the heatmap size {m.heatmap_size}')
         # How these weights want frames cropped: the checkpoint's inputs block.
         self.crop = input_config(m, self.info)
+        guidance = self.info.get('train', {}).get('guidance', {})
+        self.trained_with_guidance = guidance.get('probability', 0.0) > 0
         self.finder = HandFinder(self.config.finder)
 
     def with_config(self, config: ReconstructorConfig) -> Reconstructor:
@@ -392,7 +400,10 @@ class Reconstructor:
             encoding = self._encode(color, depth, camera, root, rng)
             root = self._to_camera(encoding.joints[0, 0].float().cpu().numpy(), root)
         guidance = None
-        if seed.detected_joints and root[2] > config.guidance_min_depth:
+        min_depth = config.guidance_min_depth
+        if min_depth is None:
+            min_depth = 0.0 if self.trained_with_guidance else LEGACY_GUIDANCE_MIN_DEPTH
+        if seed.detected_joints and root[2] > min_depth:
             guidance = seed_joints
         encoding = self._encode(color, depth, camera, root, rng, guidance)
         lap('encoder')
