@@ -335,3 +335,31 @@ def test_weights_trained_on_right_hands_see_a_left_hand_mirrored(tmp_path):
     b = plain.reconstruct(frame.color, frame.depth, camera.K, root=frame.root,
                           rng=np.random.default_rng(5))
     np.testing.assert_allclose(a.joints, b.joints)
+
+
+def test_weights_trained_with_outside_joints_take_the_detectors_at_any_depth(tmp_path):
+    """v1 weights take a detector's joints only beyond 1 m; guidance-trained ones always."""
+    from c2f_sdf_ros.data.synth_folder import SynthFolder
+    from c2f_sdf_ros.model.checkpoint import SHIPPED_WEIGHTS, load_model, save_model
+    from c2f_sdf_ros.model.inputs import input_config
+    from c2f_sdf_ros.reconstruct.hand_finder import HandSeed
+
+    model, info = load_model(SHIPPED_WEIGHTS, 'cpu')
+    guided = tmp_path / 'guided'
+    train = {**info['train'], 'guidance': {'probability': 0.5}}
+    save_model(guided, model, {**info, 'train': train}, input_config(model.config, info))
+    config = ReconstructorConfig(resolution=32, held_object=None, depth_align=False)
+    frame = SynthFolder(SAMPLE).read(0)
+    assert frame.root[2] < 1.0
+    # Detected joints: the true ones, shifted 1 cm so they differ from any prediction.
+    detected = np.asarray(frame.joints, float) + 0.01
+    seed = HandSeed(frame.root, np.array([0.0, 0.0, 10.0, 10.0]), 0.9, 'unknown', detected)
+    camera = CameraIntrinsics.from_matrix(frame.camera.K, 640, 480)
+    results = {}
+    for name, weights in (('v1', None), ('guided', guided)):
+        rec = Reconstructor(weights, 'cpu', config, threads=1)
+        assert rec.trained_with_guidance == (name == 'guided')
+        results[name] = rec._reconstruct_seed(frame.color, frame.depth, camera, seed,
+                                              np.random.default_rng(0))
+    np.testing.assert_allclose(results['guided'].joints, detected, atol=1e-5)
+    assert np.abs(results['v1'].joints - detected).max() > 0.005
