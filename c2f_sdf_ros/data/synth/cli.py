@@ -31,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
                         help='camera preset, or mixed for a random one per frame')
     parser.add_argument('--max-distractors', type=int, default=3, choices=range(4),
                         help='up to this many other objects on the table')
+    parser.add_argument('--hand-model', default='procedural', metavar='procedural|gltf:PATH',
+                        help='procedural (default), or gltf:PATH: a rigged hand mesh, PATH a '
+                        '.gltf / .glb file or a folder holding a right-hand one (left hands '
+                        'are its mirror image)')
     parser.add_argument('--workers', type=int, default=min(2, os.cpu_count() or 1),
                         help='processes (default: min(2, CPUs))')
     parser.add_argument('--preview', action='store_true',
@@ -42,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     out = pathlib.Path(args.out)
     if out.exists() and not out.is_dir():
         parser.error(f'--out {out} exists and is not a folder')
-    config = SynthConfig(camera=args.camera, max_distractors=args.max_distractors)
+    try:
+        config = SynthConfig(camera=args.camera, max_distractors=args.max_distractors,
+                             hand_model=args.hand_model)
+    except ValueError as error:
+        parser.error(str(error))
     start = time.perf_counter()
 
     def progress(done: int) -> None:

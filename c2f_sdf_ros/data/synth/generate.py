@@ -21,13 +21,14 @@ import trimesh
 from c2f_sdf_ros.data.frame_folder import RgbdFrame, write_camera, write_frame
 from c2f_sdf_ros.data.sdf_samples import SDF_COLUMNS, near_surface_points
 from c2f_sdf_ros.data.synth import sdf
+from c2f_sdf_ros.data.synth.gltf_hand import HandRig, SkinSdf, load_rig, resolve_hand_file
 from c2f_sdf_ros.data.synth.grasp import (
     CONTACT_DISTANCE,
     MAX_PENETRATION,
     check_contacts,
     sample_grasp,
 )
-from c2f_sdf_ros.data.synth.hand import hand_mesh, hand_sdf, sample_hand_shape
+from c2f_sdf_ros.data.synth.hand import SIDES, hand_mesh, hand_sdf, sample_hand_shape
 from c2f_sdf_ros.data.synth.objects import object_mesh, sample_object
 from c2f_sdf_ros.data.synth.render import (
     CAMERA_PRESETS,
@@ -35,6 +36,7 @@ from c2f_sdf_ros.data.synth.render import (
     LABEL_HAND,
     LABEL_OBJECT,
     SceneMesh,
+    UvTexture,
     apply_depth_sensor,
     look_at,
     render,
@@ -59,9 +61,9 @@ class SynthConfig:
     """
     The scene settings a dataset keeps fixed; each frame's own random stream does the rest.
 
-    ``c2f-sdf synth`` sets ``camera`` and ``max_distractors`` from its options of those
-    names. The hand, the object, its grasp, the lighting and the camera pose within
-    ``distance`` are drawn per frame (``frame_rng``).
+    ``c2f-sdf synth`` sets ``camera``, ``max_distractors`` and ``hand_model`` from its
+    options of those names. The hand, the object, its grasp, the lighting and the camera
+    pose within ``distance`` are drawn per frame (``frame_rng``).
 
     Attributes
     ----------
@@ -73,6 +75,9 @@ class SynthConfig:
         Up to this many other objects stand on the table (0-3).
     distance : tuple of float
         Camera distance to the grasp (m).
+    hand_model : str
+        'procedural' (``hand.py``) or 'gltf:PATH', a rigged hand mesh (``gltf_hand.py``;
+        PATH a .gltf / .glb file or a folder holding a right-hand one).
 
     """
 
@@ -80,6 +85,7 @@ class SynthConfig:
     voxel: float = 0.002
     max_distractors: int = 3
     distance: tuple = (0.35, 1.0)
+    hand_model: str = 'procedural'
 
     def __post_init__(self):
         if self.camera != 'mixed' and self.camera not in CAMERA_PRESETS:
@@ -89,6 +95,12 @@ class SynthConfig:
             raise ValueError(f'voxel must be in [0.0005, 0.01] m, got {self.voxel}')
         if not 0 <= self.max_distractors <= 3:
             raise ValueError(f'max_distractors must be 0-3, got {self.max_distractors}')
+        kind, _, path = self.hand_model.partition(':')
+        if self.hand_model != 'procedural' and not (kind == 'gltf' and path):
+            raise ValueError(f"hand_model must be 'procedural' or 'gltf:PATH', got "
+                             f'{self.hand_model!r}')
+        if kind == 'gltf':
+            resolve_hand_file(path)  # a bad path fails here, not in a worker
 
 
 @dataclass(frozen=True, eq=False)
@@ -189,15 +201,52 @@ def _place_distractors(rng, count, table_z, center, keep_out, voxel):
     return meshes, families
 
 
-def _grasped_object(rng, config):
+@dataclass(frozen=True, eq=False)
+class _Hand:
+    """A frame's hand in its own frame: skin, joints, and a rigged hand's UVs."""
+
+    mesh: trimesh.Trimesh
+    joints: np.ndarray
+    corner_uvs: np.ndarray | None = None
+
+
+def _forearm(rng, rig: HandRig, hand_shape, shape, object_T_hand, world_T_hand):
+    """
+    A forearm for a rig's hand (sleeved half of the time), hand frame: (meshes, sleeved).
+
+    Of six wrist bends, the one clear of the object whose forearm lies highest above the
+    table: arms reach a table's objects from above (and one pointing down would go into
+    the table). None clear: no forearm.
+    """
+    sleeve = (rng.uniform(0.02, 0.08), rng.uniform(1.2, 1.5)) if rng.random() < 0.5 else None
+    length, widening = rng.uniform(0.22, 0.3), rng.uniform(1.1, 1.3)
+    best, height = (), -np.inf
+    for _ in range(6):
+        meshes = rig.forearm(hand_shape, flexion=rng.uniform(-0.5, 0.5),
+                             deviation=rng.uniform(-0.3, 0.3), length=length,
+                             widening=widening, sleeve=sleeve)
+        points = np.concatenate([m.vertices for m in meshes])
+        if shape.sdf(sdf.apply(object_T_hand, points)).min() <= 0.0:
+            continue
+        mean_z = float(sdf.apply(world_T_hand, meshes[0].vertices)[:, 2].mean())
+        if mean_z > height:
+            best, height = tuple(meshes), mean_z
+    return best, bool(best) and sleeve is not None
+
+
+def _grasped_object(rng, config, rig: HandRig | None = None):
     """
     Sample an object and a grasp of it, checked on the final meshes.
 
-    The grasp search checks the skin primitives; the skin mesh is a little larger where
-    the smooth unions blend, so the grasp is accepted only if the mesh too touches the
-    object and penetrates it by at most ``MAX_PENETRATION``.
+    The grasp search checks the skin primitives (for a rig, ones measured on its skin);
+    the skin mesh differs a little (the smooth unions' blends, the rig's real shape), so
+    the grasp is accepted only if the mesh too touches the object and penetrates it by at
+    most ``MAX_PENETRATION``.
     """
-    hand_shape = sample_hand_shape(rng)
+    if rig is None:
+        hand_shape = sample_hand_shape(rng)
+    else:
+        hand_shape = rig.hand_shape(SIDES[int(rng.integers(2))], float(rng.uniform(0.85, 1.15)))
     for _ in range(8):
         shape = sample_object(rng)
         voxel = float(np.clip(shape.largest_dimension() / 100, config.voxel, 1.5 * config.voxel))
@@ -208,10 +257,15 @@ def _grasped_object(rng, config):
                                  mesh.vertex_normals, long_axis=long_axis)
             if grasp is None:
                 break
-            skin = hand_mesh(grasp.skeleton, voxel=config.voxel)
-            on_skin = shape.sdf(sdf.apply(grasp.object_T_hand, skin.vertices))
+            if rig is None:
+                hand = _Hand(hand_mesh(grasp.skeleton, voxel=config.voxel),
+                             grasp.skeleton.joints)
+            else:
+                posed = rig.pose(hand_shape, grasp.pose)
+                hand = _Hand(posed.mesh, posed.joints, posed.corner_uvs)
+            on_skin = shape.sdf(sdf.apply(grasp.object_T_hand, hand.mesh.vertices))
             if -on_skin.min() <= MAX_PENETRATION and on_skin.min() <= CONTACT_DISTANCE:
-                return hand_shape, shape, mesh, grasp, skin
+                return hand_shape, shape, mesh, grasp, hand
     raise RuntimeError('no grasp found for 8 objects in a row')
 
 
@@ -219,7 +273,10 @@ def generate_frame(seed: int, split: str, index: int,
                    config: SynthConfig = SynthConfig()) -> SynthFrame:
     """Generate frame ``index`` of ``split`` (see module docstring)."""
     rng = frame_rng(seed, split, index)
-    hand_shape, shape, object_mesh_local, grasp, hand_mesh_local = _grasped_object(rng, config)
+    rig = (None if config.hand_model == 'procedural'
+           else load_rig(config.hand_model.partition(':')[2]))
+    hand_shape, shape, object_mesh_local, grasp, hand = _grasped_object(rng, config, rig)
+    hand_mesh_local = hand.mesh
 
     # World: z up. The object stands roughly upright or is tilted in the hand.
     tilt = rng.uniform(0.0, 0.35) if rng.random() < 0.6 else rng.uniform(0.0, np.pi)
@@ -229,10 +286,15 @@ def generate_frame(seed: int, split: str, index: int,
     world_T_hand = world_T_object @ grasp.object_T_hand
     hand_world = hand_mesh_local.copy().apply_transform(world_T_hand)
     object_world = object_mesh_local.copy().apply_transform(world_T_object)
-    lowest = min(hand_world.vertices[:, 2].min(), object_world.vertices[:, 2].min())
+    # Rendering only: the forearm, then the sleeve if any.
+    forearm, sleeve = ((), False) if rig is None else _forearm(
+        rng, rig, hand_shape, shape, grasp.object_T_hand, world_T_hand)
+    forearm_world = [m.copy().apply_transform(world_T_hand) for m in forearm]
+    lowest = min(hand_world.vertices[:, 2].min(), object_world.vertices[:, 2].min(),
+                 *(m.vertices[:, 2].min() for m in forearm_world))
     lift = 0.0 if rng.random() < 0.3 else rng.uniform(0.02, 0.2)
     table_z = lowest - lift
-    joints_world = sdf.apply(world_T_hand, grasp.skeleton.joints)
+    joints_world = sdf.apply(world_T_hand, hand.joints)
     center = 0.5 * (joints_world.mean(axis=0) + world_T_object[:3, 3])
     keep_out = 0.5 * np.ptp(np.concatenate([hand_world.vertices, object_world.vertices])[:, :2],
                             axis=0).max()
@@ -247,10 +309,20 @@ def generate_frame(seed: int, split: str, index: int,
     camera = CAMERA_PRESETS[camera_name]
     skin = np.clip(SKIN_TONES[rng.integers(len(SKIN_TONES))] * rng.uniform(0.92, 1.08, 3), 0, 1)
     hand_albedo = np.clip(skin + rng.normal(0.0, 0.015, (len(hand_world.vertices), 3)), 0, 1)
-    scene = [SceneMesh(hand_world, LABEL_HAND, hand_albedo),
+    arm_albedo = tuple(skin)
+    textured = rig.skin_texture(skin) if rig is not None else None
+    if textured is not None:
+        # The texture's own shading (palm, creases, nails), tinted to the drawn tone.
+        image, tint, arm_albedo = textured
+        hand_albedo = UvTexture(image, hand.corner_uvs, tint)
+    scene = [SceneMesh(hand_world, LABEL_HAND, hand_albedo, smooth=rig is not None),
              SceneMesh(object_world, LABEL_OBJECT,
                        _object_albedo(rng, object_mesh_local.vertices)),
              SceneMesh(table, LABEL_BACKGROUND, _table_albedo(rng))]
+    # The forearm is no part of the hand's ground truth (as MANO's hand ends at the wrist).
+    scene += [SceneMesh(m, LABEL_BACKGROUND, arm_albedo if i == 0
+                        else tuple(rng.uniform(0.05, 0.9, 3)), smooth=True)
+              for i, m in enumerate(forearm_world)]
     scene += [SceneMesh(m, LABEL_BACKGROUND, tuple(rng.uniform(0.05, 0.95, 3)))
               for m in distractors]
 
@@ -279,10 +351,13 @@ def generate_frame(seed: int, split: str, index: int,
     camera_T_object = camera_T_world @ world_T_object
     hand_cam = hand_mesh_local.copy().apply_transform(camera_T_hand)
     object_cam = object_mesh_local.copy().apply_transform(camera_T_object)
-    joints_cam = sdf.apply(camera_T_hand, grasp.skeleton.joints)
-
-    def hand_fn(p):
-        return hand_sdf(grasp.skeleton, sdf.apply_inverse(camera_T_hand, p))
+    joints_cam = sdf.apply(camera_T_hand, hand.joints)
+    if rig is None:
+        def hand_fn(p):
+            return hand_sdf(grasp.skeleton, sdf.apply_inverse(camera_T_hand, p))
+    else:
+        # A rig has no analytic distance: its closed skin mesh is the shape.
+        hand_fn = SkinSdf(hand_cam)
 
     def object_fn(p):
         return shape.sdf(sdf.apply_inverse(camera_T_object, p))
@@ -313,6 +388,8 @@ def generate_frame(seed: int, split: str, index: int,
         'distractors': distractor_families, 'table_lift_m': float(lift),
         'visible_pixels': visible,
     }
+    if rig is not None:
+        meta.update(hand_model=f'gltf:{rig.name}', forearm=bool(forearm), sleeve=sleeve)
     return SynthFrame(RgbdFrame(result.color, depth, camera), result.depth, result.mask,
                       hand_cam, object_cam, samples, meta)
 
@@ -372,6 +449,8 @@ def generate(out: str | os.PathLike, frames: int, seed: int, split: str = 'train
             'camera': config.camera, 'voxel': config.voxel,
             'max_distractors': config.max_distractors, 'distance': list(config.distance),
             'first_index': start, 'frames': ids, 'sdf_columns': list(SDF_COLUMNS)}
+    if config.hand_model != 'procedural':
+        info['hand_model'] = config.hand_model
     (root / 'info.json').write_text(json.dumps(info, indent=1, sort_keys=True))
     return ids
 

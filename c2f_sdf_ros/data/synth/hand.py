@@ -78,6 +78,9 @@ class HandShape:
         Skin radius at each finger joint.
     palm_center, palm_half, wrist_center, wrist_half : (3,) arrays
         Rounded boxes of the palm and wrist.
+    splay : (5,) array, optional
+        Rest direction of each finger in the palm plane (angle from +x about +z);
+        None: the procedural hand's. A rigged mesh hand (``gltf_hand``) sets its own.
 
     """
 
@@ -90,6 +93,7 @@ class HandShape:
     palm_half: np.ndarray
     wrist_center: np.ndarray
     wrist_half: np.ndarray
+    splay: np.ndarray | None = None
 
 
 def nominal_hand(side: str = 'right', scale: float = 1.0) -> HandShape:
@@ -168,29 +172,48 @@ def _rot_z(angle: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def finger_chain(shape: HandShape, angles: np.ndarray, finger: int) -> np.ndarray:
+def flexion_plane(shape: HandShape, angles: np.ndarray,
+                  finger: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
-    The four joints (base to tip) of one finger, right-hand frame, for clipped ``angles``.
+    The plane one finger flexes in, right-hand frame, for clipped ``angles``.
 
-    Each finger flexes in the plane of its rest direction and the palm normal; the thumb
-    first rotates in the palm plane and out of it (opposition), then flexes towards the
-    middle finger's base.
+    Bone k of the finger points along ``cos(c[k]) * d + sin(c[k]) * b``, so every bone
+    turns about the flexion axis ``d x b``. Each finger flexes in the plane of its rest
+    direction and the palm normal; the thumb first rotates in the palm plane and out of it
+    (opposition), then flexes towards the middle finger's base.
+
+    Returns
+    -------
+    d, b : (3,) arrays
+        Orthonormal: the first bone's direction at zero flexion, and the bend direction.
+    c : (3,) array
+        Cumulative flexion of the three bones (radians).
+
     """
     z = np.array([0.0, 0.0, 1.0])
+    splay = _SPLAY if shape.splay is None else shape.splay
     base = shape.bases[finger]
     if finger == 0:
         rotation, opposition, flex1, flex2 = angles[0]
-        rest = _rot_z(_SPLAY[0] + rotation)[:, 0]
+        rest = _rot_z(splay[0] + rotation)[:, 0]
         d1 = np.cos(opposition) * rest + np.sin(opposition) * z
         towards = shape.bases[2] + 0.02 * shape.scale * z - base
         bend = towards - (towards @ d1) * d1
         bend /= np.linalg.norm(bend)
-        cumulative = np.array([0.0, flex1, flex1 + flex2])
-        directions = np.cos(cumulative)[:, None] * d1 + np.sin(cumulative)[:, None] * bend
-    else:
-        rest = _rot_z(_SPLAY[finger] + angles[finger, 0])[:, 0]
-        cumulative = np.cumsum(angles[finger, 1:])
-        directions = np.cos(cumulative)[:, None] * rest + np.sin(cumulative)[:, None] * z
+        return d1, bend, np.array([0.0, flex1, flex1 + flex2])
+    rest = _rot_z(splay[finger] + angles[finger, 0])[:, 0]
+    return rest, z, np.cumsum(angles[finger, 1:])
+
+
+def finger_chain(shape: HandShape, angles: np.ndarray, finger: int) -> np.ndarray:
+    """
+    The four joints (base to tip) of one finger, right-hand frame, for clipped ``angles``.
+
+    The bones flex in ``flexion_plane``.
+    """
+    d, bend, cumulative = flexion_plane(shape, angles, finger)
+    directions = np.cos(cumulative)[:, None] * d + np.sin(cumulative)[:, None] * bend
+    base = shape.bases[finger]
     steps = shape.lengths[finger][:, None] * directions
     return np.concatenate([base[None], base + np.cumsum(steps, axis=0)])
 

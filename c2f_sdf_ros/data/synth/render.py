@@ -51,7 +51,51 @@ def _gaussian_noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndar
     return _NORMAL_TABLE[rng.integers(0, 2**16, size=shape, dtype=np.uint16)]
 
 
-Albedo = tuple[float, float, float] | np.ndarray | Callable[[np.ndarray], np.ndarray]
+@dataclass(frozen=True, eq=False)
+class UvTexture:
+    """
+    An image on a mesh by texture coordinates, times a per-channel tint.
+
+    Attributes
+    ----------
+    image : (H, W, 3) float array
+        Reflectance in [0, 1]; row 0 is v = 0 (the glTF convention).
+    corner_uvs : (F, 3, 2) float array
+        (u, v) of each face's three corners, one row per mesh face; the image repeats
+        outside [0, 1].
+    tint : (3,) floats
+        Factor on the image's channels; the product is clipped to [0, 1].
+
+    Raises
+    ------
+    ValueError
+        On arrays of the wrong shape or values outside the ranges above.
+
+    """
+
+    image: np.ndarray
+    corner_uvs: np.ndarray
+    tint: tuple = (1.0, 1.0, 1.0)
+
+    def __post_init__(self):
+        image = np.asarray(self.image, dtype=np.float32)
+        if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
+            raise ValueError(f'image must be (H, W, 3), got {image.shape}')
+        if not np.all(np.isfinite(image)) or image.min() < 0.0 or image.max() > 1.0:
+            raise ValueError('image values must lie in [0, 1]')
+        uvs = np.asarray(self.corner_uvs, dtype=np.float64)
+        if uvs.ndim != 3 or uvs.shape[1:] != (3, 2) or not np.all(np.isfinite(uvs)):
+            raise ValueError(f'corner_uvs must be finite (F, 3, 2), got {uvs.shape}')
+        tint = np.asarray(self.tint, dtype=np.float64)
+        if tint.shape != (3,) or not np.all(np.isfinite(tint)) or tint.min() < 0.0:
+            raise ValueError(f'tint must be 3 non-negative factors, got {self.tint!r}')
+        object.__setattr__(self, 'image', image)
+        object.__setattr__(self, 'corner_uvs', uvs)
+        object.__setattr__(self, 'tint', tuple(float(t) for t in tint))
+
+
+Albedo = (tuple[float, float, float] | np.ndarray | Callable[[np.ndarray], np.ndarray]
+          | UvTexture)
 
 
 def look_at(eye, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
@@ -108,10 +152,13 @@ class SceneMesh:
     label : int
         Value written to the mask where this mesh is visible: 0 background, 1 hand,
         2 object (other objects and the table use 0).
-    albedo : (3,) floats, (V, 3) float array, or callable
+    albedo : (3,) floats, (V, 3) float array, callable or UvTexture
         Reflectance in [0, 1]: one RGB for the whole mesh, one RGB per vertex (interpolated
-        barycentrically), or ``f(points_world (N, 3)) -> (N, 3)`` evaluated at the hit
-        points (procedural textures).
+        barycentrically), ``f(points_world (N, 3)) -> (N, 3)`` evaluated at the hit
+        points (procedural textures), or an image by texture coordinates.
+    smooth : bool
+        Shade with vertex normals interpolated across each triangle (a coarse mesh of a
+        smooth surface) instead of the triangle's own normal.
 
     Raises
     ------
@@ -123,6 +170,7 @@ class SceneMesh:
     mesh: trimesh.Trimesh
     label: int = LABEL_BACKGROUND
     albedo: Albedo = (0.7, 0.7, 0.7)
+    smooth: bool = False
 
     def __post_init__(self):
         if len(self.mesh.faces) == 0:
@@ -131,6 +179,11 @@ class SceneMesh:
             raise ValueError(f'label must fit the uint8 mask, got {self.label}')
         object.__setattr__(self, 'label', int(self.label))
         if callable(self.albedo):
+            return
+        if isinstance(self.albedo, UvTexture):
+            if len(self.albedo.corner_uvs) != len(self.mesh.faces):
+                raise ValueError(f'the texture has UVs for {len(self.albedo.corner_uvs)} '
+                                 f'faces, the mesh {len(self.mesh.faces)}')
             return
         albedo = np.asarray(self.albedo, dtype=np.float64)
         if albedo.shape == (3,):
@@ -160,8 +213,8 @@ class RenderResult:
     mask : (H, W) uint8
         ``SceneMesh.label`` of the visible mesh; 0 where no ray hit.
     normals : (H, W, 3) float32
-        Unit world-frame normals of the hit triangles, turned to face the camera; 0 where
-        no ray hit.
+        Unit world-frame normals of the hit triangles (interpolated on ``smooth`` meshes),
+        turned to face the camera; 0 where no ray hit.
 
     """
 
@@ -219,8 +272,16 @@ def _hit_albedo(scene_mesh: SceneMesh, faces: np.ndarray, uvs: np.ndarray, eye: 
                              f'{values.shape}')
         return np.clip(np.nan_to_num(values), 0.0, 1.0)
     # Open3D's barycentric (u, v) weight the triangle's second and third vertex.
-    corners = albedo[scene_mesh.mesh.faces[faces]].astype(np.float32)  # (N, 3 corners, 3)
     w = np.concatenate([1.0 - uvs.sum(axis=1, keepdims=True), uvs], axis=1)
+    if isinstance(albedo, UvTexture):
+        texture = np.einsum('nc,ncd->nd', w, albedo.corner_uvs[faces])
+        height, width = albedo.image.shape[:2]
+        # Nearest texel; the image repeats (glTF's default wrap).
+        col = np.minimum((np.mod(texture[:, 0], 1.0) * width).astype(np.int64), width - 1)
+        row = np.minimum((np.mod(texture[:, 1], 1.0) * height).astype(np.int64), height - 1)
+        tint = np.asarray(albedo.tint, dtype=np.float32)
+        return np.clip(albedo.image[row, col] * tint, 0.0, 1.0)
+    corners = albedo[scene_mesh.mesh.faces[faces]].astype(np.float32)  # (N, 3 corners, 3)
     return np.einsum('nc,ncd->nd', w, corners)
 
 
@@ -330,6 +391,16 @@ def render(meshes: list[SceneMesh], camera: CameraIntrinsics, world_T_camera,
     specular = np.float32(rng.uniform(0.03, 0.12))
     shininess = np.float32(rng.uniform(16.0, 48.0))
 
+    for mesh_id, scene_mesh in enumerate(meshes):
+        on_mesh = np.flatnonzero(geometry == mesh_id) if scene_mesh.smooth else []
+        if len(on_mesh):
+            corners = np.asarray(scene_mesh.mesh.vertex_normals, dtype=np.float32)[
+                scene_mesh.mesh.faces[faces[on_mesh]]]
+            weights = np.concatenate([1.0 - uvs[on_mesh].sum(axis=1, keepdims=True),
+                                      uvs[on_mesh]], axis=1)
+            smooth = np.einsum('nc,ncd->dn', weights, corners)
+            normals_hit[:, on_mesh] = smooth / (np.sqrt((smooth * smooth).sum(axis=0))
+                                                + np.float32(1e-12))
     view = directions / -np.sqrt((directions * directions).sum(axis=0))
     # Face normals follow the winding; a surface seen from behind (open meshes, the inside of
     # a mug) must still be lit from the camera side.
