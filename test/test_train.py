@@ -50,6 +50,8 @@ def test_items_have_the_model_shapes_and_are_deterministic_per_epoch():
     assert all(torch.equal(item[k], again[k]) for k in item)
     data.set_epoch(1)
     assert not torch.equal(item['rgb'], data[1]['rgb'])
+    # The trainer's stream addresses epoch e's item i as e * len + i.
+    assert all(torch.equal(data[1][k], data[len(data) + 1][k]) for k in item)
     assert all(torch.isfinite(v.float()).all() for v in item.values())
 
 
@@ -283,3 +285,14 @@ def test_train_cli_with_mirroring_dense_joints_and_a_larger_crop(tmp_path):
     with pytest.raises(ValueError, match='model config differs'):
         Trainer(dataclasses.replace(tuned, model=dataclasses.replace(
             config.model, joint_head='mlp')), progress=False)
+
+
+def test_epoch_stream_is_the_per_epoch_shuffles_back_to_back():
+    from c2f_sdf_ros.train.trainer import EpochStream
+    stream = iter(EpochStream(10, seed=1, first_epoch=2, rank=1, world=2, skip=1, per_epoch=4))
+    keys = [next(stream) for _ in range(3 + 4 + 4)]
+    for epoch, part in ((2, keys[:3]), (3, keys[3:7]), (4, keys[7:])):
+        shard = ShardedShuffle(10, 1, epoch, 1, 2).indices[:4]
+        assert part == [epoch * 10 + i for i in (shard[1:] if epoch == 2 else shard)]
+    with pytest.raises(ValueError, match='per_epoch'):
+        EpochStream(10, 1, 0, 0, 1, skip=5, per_epoch=4)

@@ -256,8 +256,11 @@ class FrameDataset(Dataset):
                                               LATTICE_POOL_SIZE, rng)
         return self._pools[index]
 
-    def __getitem__(self, index: int) -> dict:
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+    def __getitem__(self, key: int) -> dict:
+        # A key past the end is ``epoch * len + index`` (the trainer's ``EpochStream``:
+        # one loader over many epochs); a plain index uses the ``set_epoch`` epoch.
+        epoch, index = divmod(key, self.length) if key >= self.length else (self.epoch, key)
+        rng = np.random.default_rng([self.seed, epoch, index])
         pool = self.lattice_pool(index) if self.lattice_queries else None
         item = frame_item(self.folder.read(index), self.crop, self.num_queries,
                           self.heatmap_size, rng, self.augmentation, self.lattice_queries, pool)

@@ -216,6 +216,35 @@ class ShardedShuffle(Sampler):
         return len(self.indices)
 
 
+class EpochStream(Sampler):
+    """
+    ``ShardedShuffle`` epochs one after another, from ``first_epoch`` on, without end.
+
+    Each epoch contributes the first ``per_epoch`` indices of its shard (whole batches),
+    as ``epoch * size + index`` so that the dataset knows the epoch of every item
+    (``FrameDataset.__getitem__``). One data loader then serves the whole run and its
+    worker processes live as long: they keep what they computed once per frame (the
+    lattice pools, ~0.5 s a frame), which a loader per epoch recomputed every epoch.
+    """
+
+    def __init__(self, size: int, seed: int, first_epoch: int, rank: int, world: int,
+                 skip: int, per_epoch: int):
+        if size < 1 or per_epoch < 1 or not 0 <= skip <= per_epoch:
+            raise ValueError(f'need size >= 1, per_epoch >= 1 and 0 <= skip <= per_epoch, '
+                             f'got {size}, {per_epoch}, {skip}')
+        self.size, self.seed, self.first_epoch = size, seed, first_epoch
+        self.rank, self.world, self.skip, self.per_epoch = rank, world, skip, per_epoch
+
+    def __iter__(self):
+        epoch = self.first_epoch
+        while True:
+            shard = ShardedShuffle(self.size, self.seed, epoch, self.rank,
+                                   self.world).indices[:self.per_epoch]
+            start = self.skip if epoch == self.first_epoch else 0
+            yield from (epoch * self.size + index for index in shard[start:])
+            epoch += 1
+
+
 def split_batch(batch: dict, device: torch.device) -> tuple[ModelInput, torch.Tensor, dict]:
     """Collated dataset items -> (ModelInput, queries, targets) on ``device``."""
     batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
@@ -359,13 +388,13 @@ class Trainer:
         return nullcontext()
 
     def _loader(self, epoch: int, skip: int) -> DataLoader:
-        self.train_set.set_epoch(epoch)
-        sampler = ShardedShuffle(len(self.train_set), self.config.seed, epoch, self.rank,
-                                 self.world, skip * self.config.batch_size)
-        return DataLoader(self.train_set, self.config.batch_size, sampler=sampler,
+        """Batches from step ``epoch * steps_per_epoch + skip`` on, without end."""
+        batch = self.config.batch_size
+        sampler = EpochStream(len(self.train_set), self.config.seed, epoch, self.rank,
+                              self.world, skip * batch, self.steps_per_epoch * batch)
+        return DataLoader(self.train_set, batch, sampler=sampler,
                           num_workers=self.config.workers, drop_last=True,
-                          pin_memory=self.device.type == 'cuda',
-                          persistent_workers=False)
+                          pin_memory=self.device.type == 'cuda')
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -433,7 +462,7 @@ class Trainer:
                                 obj=f'{smoothed["fine_object"]:.4f}',
                                 joints=f'{smoothed["joints"]:.4f}', refresh=False)
                 if self.step % 20 == 0 or self.step == config.steps:
-                    self.log({'step': self.step, 'epoch': epoch,
+                    self.log({'step': self.step, 'epoch': (self.step - 1) // self.steps_per_epoch,
                               'lr': learning_rate(config, self.step - 1),
                               'train_seconds': round(self.train_seconds, 1),
                               **{f'train_{k}': round(v, 6) for k, v in smoothed.items()}})
