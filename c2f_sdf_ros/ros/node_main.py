@@ -57,22 +57,6 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
     return 0
 
 
-def _executor():
-    """
-    The events executor where this rclpy has one, else the single-threaded one.
-
-    The reconstruction node takes 90 messages a second from a 30 Hz camera while its worker
-    computes; the events executor dispatches them from C++ instead of rebuilding a wait
-    set in Python for each one, which left the worker about 6 % more of the CPU (the node
-    at 30 Hz, docs/benchmarks.md).
-    """
-    try:
-        from rclpy.experimental import EventsExecutor
-    except ImportError:
-        return SingleThreadedExecutor()
-    return EventsExecutor()
-
-
 def _spin_until_signal(make_node: Callable[[], Node], args: list[str] | None) -> None:
     """Spin until SIGINT/SIGTERM with our own handler, so the context outlives the node."""
     stop = threading.Event()
@@ -85,7 +69,7 @@ def _spin_until_signal(make_node: Callable[[], Node], args: list[str] | None) ->
     try:
         with rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO):
             node = make_node()
-            executor = _executor()
+            executor = SingleThreadedExecutor()
             executor.add_node(node)
             try:
                 # A short wait, so that the Python signal handler runs soon after a signal
