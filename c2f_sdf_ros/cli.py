@@ -25,6 +25,9 @@ TOOL_COMMANDS = {
     'synth': ('c2f_sdf_ros.data.synth.cli',
               'render synthetic hand-object RGB-D frames with exact ground truth'),
     'train': ('c2f_sdf_ros.train.cli', 'train the C2F-SDF model (one process or torchrun)'),
+    'gpu-session': ('c2f_sdf_ros.train.session',
+                    'one time-boxed training session on a GPU machine: resume, train, '
+                    'export sharded weights, evaluate'),
     'eval': ('c2f_sdf_ros.eval.cli',
              'score trained weights: Chamfer, F-scores, penetration (both protocols)'),
     'eval-real': ('c2f_sdf_ros.eval.real',

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import pathlib
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import trimesh
 
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
+
+if TYPE_CHECKING:   # meshes are only read where trimesh is installed (not on a GPU box)
+    import trimesh
 
 
 @dataclass

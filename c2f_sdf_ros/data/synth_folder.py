@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import pathlib
+from typing import TYPE_CHECKING
 
 import numpy as np
-import trimesh
 
 from c2f_sdf_ros.data.frame_folder import read_frame
 from c2f_sdf_ros.data.labelled import LabelledFrame
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
+
+if TYPE_CHECKING:
+    import trimesh
 
 
 class SynthFolder:
@@ -51,6 +54,7 @@ class SynthFolder:
 
     def meshes(self, index: int) -> tuple[trimesh.Trimesh, trimesh.Trimesh]:
         """Ground-truth hand and object meshes (camera frame, m)."""
+        import trimesh  # here, not at the top: training on packed frames needs no meshes
         return tuple(trimesh.load(path, force='mesh', process=False)
                      for path in self.mesh_paths(index))
 

@@ -9,14 +9,29 @@ cannot flip a sign (a single ray does, now and then, on marching-cubes meshes). 
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 import numpy as np
-import open3d as o3d
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-import trimesh
+
+if TYPE_CHECKING:
+    import trimesh
 
 # Rays whose majority decides inside/outside.
 SIGN_RAYS = 3
+
+
+def _open3d():
+    """
+    open3d, imported where a distance is computed rather than with this module.
+
+    Training imports this layer (through the dataset readers) but needs open3d only for
+    the lattice pools, which a GPU session brings precomputed (``c2f-sdf gpu-session
+    pack``): the GPU machine has no open3d, and its wheel is too large to carry there.
+    """
+    return importlib.import_module('open3d')
 
 
 class MeshSdf:
@@ -47,6 +62,7 @@ class MeshSdf:
         if rays < 1 or rays % 2 == 0:
             raise ValueError(f'rays must be a positive odd number, got {rays}')
         self.rays = rays
+        o3d = _open3d()
         self._scene = o3d.t.geometry.RaycastingScene()
         self._scene.add_triangles(o3d.core.Tensor(np.ascontiguousarray(vertices)),
                                   o3d.core.Tensor(faces.astype(np.uint32)))
@@ -74,7 +90,7 @@ class MeshSdf:
             raise ValueError(f'points must be (N, 3), got {points.shape}')
         if len(points) == 0:
             return np.zeros(0)
-        tensor = o3d.core.Tensor(np.ascontiguousarray(points))
+        tensor = _open3d().core.Tensor(np.ascontiguousarray(points))
         return self._scene.compute_signed_distance(tensor, nsamples=self.rays).numpy().astype(
             np.float64)
 
@@ -102,6 +118,7 @@ def surface_distance(mesh: trimesh.Trimesh, points: np.ndarray) -> np.ndarray:
         raise ValueError('cannot measure distances to a mesh without triangles')
     if len(points) == 0:
         return np.zeros(0)
+    o3d = _open3d()
     scene = o3d.t.geometry.RaycastingScene()
     scene.add_triangles(o3d.core.Tensor(np.asarray(mesh.vertices, np.float32)),
                         o3d.core.Tensor(faces.astype(np.uint32)))

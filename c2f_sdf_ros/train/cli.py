@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help='half side (m) of the crop around the wrist (default '
                         f"{defaults['crop_half_extent']}, the shipped weights'; 0.20-0.24 "
                         'holds more of the held object)')
+    p.add_argument('--max-minutes', type=float, default=0.0,
+                   help='stop cleanly (validate, save OUT/last) after this many minutes of '
+                        'wall time, even before --steps (default 0: no limit)')
+    p.add_argument('--checkpoint-minutes', type=float, default=0.0,
+                   help='also save OUT/last every this many minutes of wall time, besides '
+                        'every --checkpoint-every steps (default 0: steps only)')
     p.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda[:N]'")
     p.add_argument('--no-amp', action='store_true', help='no bfloat16 autocast on CUDA')
     p.add_argument('--cpu-amp', action='store_true',
@@ -113,7 +119,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     kwargs = {name: getattr(args, name) for name in (
         'steps', 'batch_size', 'lr', 'weight_decay', 'warmup_steps', 'num_queries',
         'lattice_fraction', 'crop_half_extent', 'val_every', 'val_frames', 'checkpoint_every',
-        'workers', 'seed', 'device')}
+        'workers', 'seed', 'device', 'max_minutes', 'checkpoint_minutes')}
     kwargs['canonical_side'] = None if args.canonical_side == 'none' else args.canonical_side
     kwargs['guidance'] = GuidanceConfig(probability=args.guidance_truth)
     val = args.val

@@ -80,6 +80,13 @@ class TrainConfig:
         Validate every that many steps on the first ``val_frames`` validation frames.
     checkpoint_every : int
         Save ``last`` every that many steps (and at the end).
+    max_minutes : float
+        Stop after the step during which that many minutes of wall time (from the start of
+        ``run``) have passed, validating and saving ``last`` as at the last step; 0: no
+        limit, ``steps`` alone decides.
+    checkpoint_minutes : float
+        Also save ``last`` whenever that many minutes of wall time have passed since the
+        last save; 0: by ``checkpoint_every`` alone.
     workers : int
         Data loader processes per training process.
     seed : int
@@ -125,6 +132,8 @@ class TrainConfig:
     val_every: int = 250
     val_frames: int = 40
     checkpoint_every: int = 250
+    max_minutes: float = 0.0
+    checkpoint_minutes: float = 0.0
     workers: int = 1
     seed: int = 0
     device: str = 'auto'
@@ -146,6 +155,10 @@ class TrainConfig:
                 raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}')
         if self.lr <= 0 or self.weight_decay < 0 or self.workers < 0 or self.val_frames < 0:
             raise ValueError('lr must be > 0; weight_decay, workers, val_frames >= 0')
+        for name in ('max_minutes', 'checkpoint_minutes'):
+            if not 0.0 <= getattr(self, name) < math.inf:
+                raise ValueError(f'{name} must be >= 0 (0: no limit), got '
+                                 f'{getattr(self, name)}')
         if not 0.0 <= self.lattice_fraction <= 0.5:
             raise ValueError(f'lattice_fraction must be in [0, 0.5], got '
                              f'{self.lattice_fraction}')
@@ -300,6 +313,8 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
                                            weight_decay=config.weight_decay)
         self.step = 0
+        self.stopped_by_time = False
+        self.train_losses: dict[str, float] = {}
         self.best_val = math.inf
         self.train_seconds = 0.0
         self.init_info: dict = {}
@@ -396,11 +411,28 @@ class Trainer:
                           num_workers=self.config.workers, drop_last=True,
                           pin_memory=self.device.type == 'cuda')
 
+    def learning_rate(self, step: int) -> float:
+        """The rate of ``step`` (``learning_rate``; a subclass may schedule otherwise)."""
+        return learning_rate(self.config, step)
+
+    def _out_of_time(self, began: float) -> bool:
+        """Whether ``max_minutes`` have passed since ``began``; every process agrees."""
+        if self.config.max_minutes <= 0:
+            return False
+        over = time.monotonic() - began >= 60.0 * self.config.max_minutes
+        if self.world > 1:
+            # All processes stop after the same step, or the others wait in DDP for ever.
+            flag = torch.tensor([float(over)], device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            over = bool(flag.item())
+        return over
+
     @torch.no_grad()
-    def validate(self) -> dict[str, float]:
-        """Mean validation loss terms (no augmentation, ground-truth root)."""
+    def validate(self, dataset: FrameDataset | None = None) -> dict[str, float]:
+        """Mean loss terms on ``dataset`` (default the validation set; no augmentation)."""
         self.model.eval()
-        loader = DataLoader(self.val_set, self.config.batch_size,
+        loader = DataLoader(self.val_set if dataset is None else dataset,
+                            self.config.batch_size,
                             num_workers=self.config.workers)
         sums: dict[str, float] = {}
         count = 0
@@ -418,20 +450,26 @@ class Trainer:
         return {name: value / count for name, value in sums.items()}
 
     def run(self) -> dict:
-        """Train until ``config.steps``; returns the last validation (or training) losses."""
+        """
+        Train until ``config.steps`` or ``config.max_minutes``.
+
+        Returns the last validation (or training) losses.
+        """
         config = self.config
         net = self.ddp or self.model
         self.model.train()
         bar = tqdm(total=config.steps, initial=self.step, unit='step', dynamic_ncols=True,
                    disable=not self.progress or self.rank != 0)
         last_val: dict[str, float] = {}
-        smoothed: dict[str, float] = {}
-        while self.step < config.steps:
+        smoothed = self.train_losses = {}
+        began = saved = time.monotonic()
+        self.stopped_by_time = False
+        while self.step < config.steps and not self.stopped_by_time:
             epoch, offset = divmod(self.step, self.steps_per_epoch)
             for batch in self._loader(epoch, offset):
                 started = time.perf_counter()
                 for group in self.optimizer.param_groups:
-                    group['lr'] = learning_rate(config, self.step)
+                    group['lr'] = self.learning_rate(self.step)
                 inputs, queries, targets = split_batch(batch, self.device)
                 guidance = use_guidance = None
                 if config.guidance.probability > 0:
@@ -461,12 +499,13 @@ class Trainer:
                                 hand=f'{smoothed["fine_hand"]:.4f}',
                                 obj=f'{smoothed["fine_object"]:.4f}',
                                 joints=f'{smoothed["joints"]:.4f}', refresh=False)
-                if self.step % 20 == 0 or self.step == config.steps:
+                self.stopped_by_time = self._out_of_time(began)
+                finished = self.step == config.steps or self.stopped_by_time
+                if self.step % 20 == 0 or finished:
                     self.log({'step': self.step, 'epoch': (self.step - 1) // self.steps_per_epoch,
-                              'lr': learning_rate(config, self.step - 1),
+                              'lr': self.learning_rate(self.step - 1),
                               'train_seconds': round(self.train_seconds, 1),
                               **{f'train_{k}': round(v, 6) for k, v in smoothed.items()}})
-                finished = self.step == config.steps
                 if self.val_set is not None and (self.step % config.val_every == 0
                                                  or finished) and self.rank == 0:
                     last_val = self.validate()
@@ -478,8 +517,11 @@ class Trainer:
                     if last_val['loss'] < self.best_val:
                         self.best_val = last_val['loss']
                         self.save('best', val=last_val)
-                if self.step % config.checkpoint_every == 0 or finished:
+                due = (config.checkpoint_minutes > 0 and
+                       time.monotonic() - saved >= 60.0 * config.checkpoint_minutes)
+                if self.step % config.checkpoint_every == 0 or finished or due:
                     self.save('last', val=last_val)
+                    saved = time.monotonic()
                 if finished:
                     break
         bar.close()
