@@ -90,20 +90,19 @@ def test_max_minutes_stops_a_run_and_checkpoint_minutes_saves_more_often(tmp_pat
             saves.append((name, self.step))
             super().save(name, **extra)
 
-    config = TrainConfig(str(SAMPLE), str(SAMPLE), str(tmp_path / 'a'), ModelConfig(**TINY),
-                         steps=1000, batch_size=1, num_queries=64, lattice_fraction=0.0,
-                         val_frames=0, checkpoint_every=1000, workers=0, device='cpu',
-                         max_minutes=1e-6)
+    def tiny(out, **budget):
+        return TrainConfig(str(SAMPLE), str(SAMPLE), str(tmp_path / out), ModelConfig(**TINY),
+                           batch_size=1, num_queries=64, lattice_fraction=0.0, val_frames=0,
+                           checkpoint_every=1000, workers=0, device='cpu', **budget)
+
+    config = tiny('a', steps=1000, max_minutes=1e-6)
     trainer = Counting(config, progress=False)
     trainer.run()
     assert trainer.stopped_by_time and 1 <= trainer.step < 1000
     assert saves == [('last', trainer.step)]
     assert load_model(tmp_path / 'a' / 'last')[1]['step'] == trainer.step
     saves.clear()
-    config = TrainConfig(str(SAMPLE), str(SAMPLE), str(tmp_path / 'b'), ModelConfig(**TINY),
-                         steps=3, batch_size=1, num_queries=64, lattice_fraction=0.0,
-                         val_frames=0, checkpoint_every=1000, workers=0, device='cpu',
-                         checkpoint_minutes=1e-6)
+    config = tiny('b', steps=3, checkpoint_minutes=1e-6)
     trainer = Counting(config, progress=False)
     trainer.run()
     assert not trainer.stopped_by_time and saves == [('last', 1), ('last', 2), ('last', 3)]

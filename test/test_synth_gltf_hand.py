@@ -113,15 +113,19 @@ def test_reader_reads_a_skinned_mesh_from_gltf_and_glb(tmp_path, writer):
     assert skin.uvs is None
 
 
+@pytest.mark.parametrize('name, text, reason', [
+    ('missing.gltf', None, 'no glTF file'),
+    ('notes.gltf', 'not json', 'not a glTF file'),
+    ('other.gltf', '{"meshes": []}', 'not glTF'),
+])
+def test_reader_rejects_a_missing_or_foreign_file(tmp_path, name, text, reason):
+    if text is not None:
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ValueError, match=reason):
+        read_gltf(tmp_path / name)
+
+
 def test_reader_rejects_what_is_not_a_skinned_gltf(tmp_path):
-    with pytest.raises(ValueError, match='no glTF file'):
-        read_gltf(tmp_path / 'missing.gltf')
-    (tmp_path / 'notes.gltf').write_text('not json')
-    with pytest.raises(ValueError, match='not a glTF file'):
-        read_gltf(tmp_path / 'notes.gltf')
-    (tmp_path / 'other.gltf').write_text('{"meshes": []}')
-    with pytest.raises(ValueError, match='not glTF'):
-        read_gltf(tmp_path / 'other.gltf')
     with pytest.raises(ValueError, match='no skinned mesh'):
         read_gltf(write_gltf(tmp_path / 'rigid.gltf', *tiny_gltf(skinned=False)))
     (tmp_path / 'hand.txt').write_text('')

@@ -247,12 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
                         'that the next session can carry them; see docs/model.md)')
     p.add_argument('--max-shard-mib', type=float, default=MAX_SHARD_BYTES / 2**20,
                    help='largest exported file in MiB (default 16, what the machine returns)')
-    p.add_argument('--eval-frames', type=int, default=8,
-                   help='test frames scored at the end (default 8; 0: none)')
-    p.add_argument('--eval-resolution', type=int, default=64,
-                   help="lattice side of the papers' protocol (default 64)")
-    p.add_argument('--eval-timeout', type=float, default=180.0,
-                   help="seconds allowed to the papers' protocol (default 180)")
+    # The closing evaluation: short, so that it fits the machine's time with the training.
+    for name, kind, default, text in (
+            ('--eval-frames', int, 8, 'test frames scored at the end (default 8; 0: none)'),
+            ('--eval-resolution', int, 64, "lattice side of the papers' protocol (default 64)"),
+            ('--eval-timeout', float, 180.0,
+             "seconds allowed to the papers' protocol (default 180)")):
+        p.add_argument(name, type=kind, default=default, help=text)
     p.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda[:N]'")
     p.add_argument('--seed', type=int, default=0, help='data order and noise (default 0)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
