@@ -345,9 +345,12 @@ def test_weights_trained_with_outside_joints_take_the_detectors_at_any_depth(tmp
     from c2f_sdf_ros.reconstruct.hand_finder import HandSeed
 
     model, info = load_model(SHIPPED_WEIGHTS, 'cpu')
-    guided = tmp_path / 'guided'
-    train = {**info['train'], 'guidance': {'probability': 0.5}}
-    save_model(guided, model, {**info, 'train': train}, input_config(model.config, info))
+    paths = {}
+    for name, probability in (('v1', 0.0), ('guided', 0.5)):
+        train = {**info['train'], 'guidance': {'probability': probability}}
+        paths[name] = tmp_path / name
+        save_model(paths[name], model, {**info, 'train': train},
+                   input_config(model.config, info))
     config = ReconstructorConfig(resolution=32, held_object=None, depth_align=False)
     frame = SynthFolder(SAMPLE).read(0)
     assert frame.root[2] < 1.0
@@ -356,7 +359,7 @@ def test_weights_trained_with_outside_joints_take_the_detectors_at_any_depth(tmp
     seed = HandSeed(frame.root, np.array([0.0, 0.0, 10.0, 10.0]), 0.9, 'unknown', detected)
     camera = CameraIntrinsics.from_matrix(frame.camera.K, 640, 480)
     results = {}
-    for name, weights in (('v1', None), ('guided', guided)):
+    for name, weights in paths.items():
         rec = Reconstructor(weights, 'cpu', config, threads=1)
         assert rec.trained_with_guidance == (name == 'guided')
         results[name] = rec._reconstruct_seed(frame.color, frame.depth, camera, seed,

@@ -373,10 +373,11 @@ def test_near_rows_is_the_layout_every_reader_writes():
 
 def test_the_inputs_block_records_the_canonical_side():
     model = ModelConfig()
-    # The shipped weights and every checkpoint from before mirroring: no mirroring.
+    # The shipped (v2) weights saw right hands only; checkpoints from before mirroring
+    # (no key, like v1's) mirror nothing.
     from c2f_sdf_ros.model.checkpoint import SHIPPED_WEIGHTS, load_model
     shipped, info = load_model(SHIPPED_WEIGHTS)
-    assert input_config(shipped.config, info).canonical_side is None
+    assert input_config(shipped.config, info).canonical_side == 'right'
     assert input_config(model, {}).canonical_side is None
     assert input_config(model, {'inputs': {'crop_half_extent': 0.2}}).canonical_side is None
     assert input_config(model, {'inputs': {'canonical_side': 'right'}}).canonical_side == \
