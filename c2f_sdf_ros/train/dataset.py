@@ -256,6 +256,14 @@ class FrameDataset(Dataset):
                                               LATTICE_POOL_SIZE, rng)
         return self._pools[index]
 
+    def set_lattice_pool(self, index: int, pool: np.ndarray) -> None:
+        """Use ``pool`` (N, 5) as frame ``index``'s lattice pool (precomputed elsewhere)."""
+        pool = np.asarray(pool, np.float32)
+        if not 0 <= index < self.length or pool.ndim != 2 or pool.shape[1] != 5:
+            raise ValueError(f'need an index in [0, {self.length}) and an (N, 5) pool, got '
+                             f'{index} and {pool.shape}')
+        self._pools[index] = pool
+
     def __getitem__(self, key: int) -> dict:
         # A key past the end is ``epoch * len + index`` (the trainer's ``EpochStream``:
         # one loader over many epochs); a plain index uses the ``set_epoch`` epoch.

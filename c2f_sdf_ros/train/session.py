@@ -163,12 +163,10 @@ def attach_pools(dataset, root: str | os.PathLike, can_compute: bool) -> int:
                 keys = set(stream.keys())
                 for index, frame_id in enumerate(dataset.folder.ids[:len(dataset)]):
                     if frame_id in keys:
-                        pool = stream.get_tensor(frame_id).numpy()
-                        if pool.ndim != 2 or pool.shape[1] != 5:
-                            raise ValueError(f'{path}: pool {frame_id} has shape '
-                                             f'{pool.shape}, expected (N, 5)')
-                        # FrameDataset keeps the pools it computed here (lattice_pool).
-                        dataset._pools[index] = pool
+                        try:
+                            dataset.set_lattice_pool(index, stream.get_tensor(frame_id).numpy())
+                        except ValueError as error:
+                            raise ValueError(f'{path}: pool {frame_id}: {error}') from error
                         found += 1
         except (SafetensorError, OSError) as error:
             raise ValueError(f'{path}: corrupt or not a safetensors file: {error}') from error
