@@ -11,6 +11,7 @@ occupancy networks); elsewhere the interpolated value is kept, so signs stay rig
 from __future__ import annotations
 
 from collections.abc import Callable
+import math
 
 import numpy as np
 from skimage.measure import marching_cubes
@@ -52,7 +53,8 @@ def dense_grid(query: QueryFn, resolution: int = 128, batch: int = 65536,
 @torch.no_grad()
 def narrow_band_grid(query: QueryFn, resolution: int = 128, start: int = 32,
                      band: float = 0.05, batch: int = 65536,
-                     device: torch.device | str = 'cpu') -> tuple[np.ndarray, int]:
+                     device: torch.device | str = 'cpu', spacing_scale: float = 1.0,
+                     band_cells: float = 3.0) -> tuple[np.ndarray, int]:
     """
     Coarse-to-fine lattice: query the points near the surface only.
 
@@ -62,17 +64,30 @@ def narrow_band_grid(query: QueryFn, resolution: int = 128, start: int = 32,
 
     ``band`` should be the training clamp (0.05): beyond it the decoders are only taught
     the sign, so a larger value means "far", and the one-cell dilation covers surfaces
-    passing between lattice points. Returns the (F, R, R, R) values and the number of
-    points queried.
+    passing between lattice points. Where a coarse cell is much smaller than the clamp, a
+    point farther than ``band_cells`` coarse cells from the surface cannot have it in an
+    adjacent cell (a distance field changes by at most one unit per unit moved; a cell's
+    diagonal is 1.73 cells, and the margin allows for a learned field that is not exactly
+    one), so the band at each level is the smaller of ``band`` and ``band_cells`` coarse
+    cells: a fine lattice over a small box (``tight_box_meshes``' second pass) then
+    queries a shell a few cells thick instead of one the clamp's width.
+    ``spacing_scale`` is the field's units per lattice unit (1 over [-1, 1]^3; the box's
+    half-size when the lattice spans a box). Returns the (F, R, R, R) values and the
+    number of points queried.
     """
     if start > resolution or start < 2:
         raise ValueError(f'need 2 <= start <= resolution, got {start}, {resolution}')
+    if not (spacing_scale > 0 and band_cells >= math.sqrt(3.0)):
+        raise ValueError(f'need spacing_scale > 0 and band_cells >= sqrt(3), got '
+                         f'{spacing_scale}, {band_cells}')
     size = start
     values = batched_query(query, lattice(size, device).reshape(-1, 3), batch)
     values = values.T.reshape(-1, size, size, size)
     count = size ** 3
     while size < resolution:
-        near = (values.abs() < band).any(0)[None, None].float()
+        coarse_cell = 2.0 / (size - 1) * spacing_scale
+        level_band = min(band, band_cells * coarse_cell)
+        near = (values.abs() < level_band).any(0)[None, None].float()
         near = F.max_pool3d(near, 3, stride=1, padding=1)
         size = min(size * 2, resolution)
         values = F.interpolate(values[None], size=(size,) * 3, mode='trilinear',
@@ -198,7 +213,8 @@ def tight_box_meshes(query: QueryFn, fields: int, resolution: int = 128, start: 
             return query(low_t + (points + 1.0) * size_t, fields=(field_index,))
 
         box_values, box_count = narrow_band_grid(in_box, resolution, start, batch=batch,
-                                                 device=device)
+                                                 device=device,
+                                                 spacing_scale=float(size_t.max()))
         count += box_count
         mesh = grid_mesh(box_values[0])
         if mesh is not None:   # box-normalised -> cube-normalised (an affine map per axis)
