@@ -113,6 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     bar = tqdm(total=count * len(pipelines), unit='frame', disable=args.quiet,
                file=sys.stderr)
+    # Rows go out as each frame is scored: a long evaluation stopped early keeps its frames.
+    rows_out = open(out / 'per_frame.jsonl', 'w') if out else None
+
+    def keep(label: str, protocol: str, row: dict) -> None:
+        per_frame[label][protocol].append(row)
+        if rows_out:
+            rows_out.write(json.dumps({'model': label, 'protocol': protocol, **row}) + '\n')
+            rows_out.flush()
+
     for index in range(count):
         frame = folder.read(index)
         truth = load_truth(folder, index, config)
@@ -125,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         for label, pipeline in zip(labels, pipelines, strict=True):
             results, predictions = evaluate_frame(pipeline, frame, truth, index, config)
             for protocol, metrics in results.items():
-                per_frame[label][protocol].append({'frame': frame.frame_id, **metrics})
+                keep(label, protocol, {'frame': frame.frame_id, **metrics})
             if row:
                 row += [report.render_meshes(
                     [(predictions[p].hand_mesh, report.HAND_COLOR),
@@ -135,10 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         if ceiling:
             best = truth_field(frame, truth, norm_scale, config)
             metrics_row = score(best, truth, frame.root, align=True, config=config)
-            per_frame[CEILING]['paper'].append({'frame': frame.frame_id, **metrics_row})
+            keep(CEILING, 'paper', {'frame': frame.frame_id, **metrics_row})
         if row:
             gallery_rows.append(row)
     bar.close()
+    if rows_out:
+        rows_out.close()
     summaries = {label: {p: summarise(rows) for p, rows in protocols_rows.items()}
                  for label, protocols_rows in per_frame.items()}
     table = report.markdown_table(summaries)
@@ -149,12 +160,6 @@ def main(argv: list[str] | None = None) -> int:
         (out / 'metrics.md').write_text(table)
         (out / 'metrics.json').write_text(json.dumps({'info': info, 'results': summaries},
                                                      indent=1, allow_nan=True))
-        with open(out / 'per_frame.jsonl', 'w') as stream:
-            for label, protocols_rows in per_frame.items():
-                for protocol, rows in protocols_rows.items():
-                    for row in rows:
-                        stream.write(json.dumps({'model': label, 'protocol': protocol,
-                                                 **row}) + '\n')
         report.plot_distributions(per_frame, out / 'distributions.png')
         if gallery_rows:
             titles = ['colour', 'ground truth'] + [f'{label}\n{p}' for label in labels
