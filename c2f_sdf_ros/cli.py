@@ -44,6 +44,8 @@ TOOL_COMMANDS = {
                         'measure synchronized RGB-D frames delivered between processes'),
     'bench-node': ('c2f_sdf_ros.ros.node_bench',
                    'the reconstruction node at a camera rate: compute, latency, memory (soak)'),
+    'bench-train': ('c2f_sdf_ros.train.bench',
+                    'training throughput: frame-samples/s, compute vs data-loader wait'),
     'bench-markers': ('c2f_sdf_ros.ros.marker_bench',
                       "time to build and serialize one frame's mesh markers and message"),
 }

@@ -449,6 +449,42 @@ class Trainer:
         self.model.train()
         return {name: value / count for name, value in sums.items()}
 
+    def train_step(self, batch, net: torch.nn.Module | None = None) -> dict[str, float]:
+        """
+        One optimiser step on one collated batch; returns its loss terms (and 'loss').
+
+        Advances ``step`` and adds the step's compute time (not the wait for the batch) to
+        ``train_seconds``. ``net`` is the module to run (the DDP wrapper in a multi-process
+        run; default the model).
+        """
+        config = self.config
+        net = net or self.model
+        started = time.perf_counter()
+        for group in self.optimizer.param_groups:
+            group['lr'] = self.learning_rate(self.step)
+        inputs, queries, targets = split_batch(batch, self.device)
+        guidance = use_guidance = None
+        if config.guidance.probability > 0:
+            # Seeded by the step: a resumed run draws the noise it would have.
+            generator = torch.Generator().manual_seed(config.seed * 1_000_003 + self.step)
+            guidance, use_guidance = perturbed_guidance(
+                targets['joints'], config.guidance, config.model.norm_scale, generator)
+        with self._autocast():
+            outputs = net(inputs, queries, guidance, use_guidance)
+        total, terms = c2f_sdf_loss({k: v.float() for k, v in outputs.items()}, targets,
+                                    config.loss)
+        if not torch.isfinite(total):
+            raise FloatingPointError(f'loss is {float(total)} at step {self.step}')
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize(self.device)
+        self.step += 1
+        self.train_seconds += time.perf_counter() - started
+        terms['loss'] = float(total.detach())
+        return terms
+
     def run(self) -> dict:
         """
         Train until ``config.steps`` or ``config.max_minutes``.
@@ -467,30 +503,7 @@ class Trainer:
         while self.step < config.steps and not self.stopped_by_time:
             epoch, offset = divmod(self.step, self.steps_per_epoch)
             for batch in self._loader(epoch, offset):
-                started = time.perf_counter()
-                for group in self.optimizer.param_groups:
-                    group['lr'] = self.learning_rate(self.step)
-                inputs, queries, targets = split_batch(batch, self.device)
-                guidance = use_guidance = None
-                if config.guidance.probability > 0:
-                    # Seeded by the step: a resumed run draws the noise it would have.
-                    generator = torch.Generator().manual_seed(config.seed * 1_000_003
-                                                              + self.step)
-                    guidance, use_guidance = perturbed_guidance(
-                        targets['joints'], config.guidance, config.model.norm_scale,
-                        generator)
-                with self._autocast():
-                    outputs = net(inputs, queries, guidance, use_guidance)
-                total, terms = c2f_sdf_loss({k: v.float() for k, v in outputs.items()},
-                                            targets, config.loss)
-                if not torch.isfinite(total):
-                    raise FloatingPointError(f'loss is {float(total)} at step {self.step}')
-                self.optimizer.zero_grad(set_to_none=True)
-                total.backward()
-                self.optimizer.step()
-                self.step += 1
-                self.train_seconds += time.perf_counter() - started
-                terms['loss'] = float(total.detach())
+                terms = self.train_step(batch, net)
                 for name, value in terms.items():
                     smoothed[name] = value if name not in smoothed else \
                         0.9 * smoothed[name] + 0.1 * value
