@@ -16,6 +16,7 @@ import pytest
 import trimesh
 
 from c2f_sdf_ros.data.synth_folder import SynthFolder
+from c2f_sdf_ros.eval import contacts as bench_contacts
 from c2f_sdf_ros.eval.contacts import part_scores, truth_parts
 from c2f_sdf_ros.geometry.mesh import signed_distance
 from c2f_sdf_ros.reconstruct import contacts as contacts_module
@@ -283,3 +284,14 @@ def test_reconstructor_config_takes_the_ends_of_its_ranges():
                      {'query_batch': 1}, *({'lattice': name} for name in LATTICES)):
         ReconstructorConfig(**settings)
     assert dataclasses.asdict(ReconstructorConfig())['contact_distance'] == 0.005
+
+
+@pytest.mark.parametrize('part_joints', ['model', 'truth'])
+def test_bench_contacts_runs_on_the_bundled_frames(capsys, part_joints):
+    status = bench_contacts.main(['--frames', '1', '--resolution', '32', '--threads', '1',
+                                  '--sweep', '', '--part-joints', part_joints, '--json'])
+    assert status == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary['part_joints'] == part_joints and summary['frames'] == 1
+    assert set(summary['parts']) == set(PART_NAMES)
+    assert len(summary['per_frame']) == 1

@@ -11,6 +11,10 @@ the ground-truth joints). Printed per part: ground-truth positives, true and fal
 positives, precision, recall, and the precision of the trivial rule "every part touches"
 (the share of positives) to compare with. ``--sweep`` scores other ``contact_cells`` values
 from the same reconstructions (the per-part gaps every ``Contacts`` carries).
+
+``--part-joints truth`` is a diagnostic: the reconstructed surfaces are split into hand
+parts by the ground-truth joints instead of the model's, which tells a labelling error
+(joints in the wrong place) from a surface error (the right part, at the wrong distance).
 """
 
 from __future__ import annotations
@@ -25,9 +29,14 @@ from c2f_sdf_ros.data.synth_folder import SynthFolder
 from c2f_sdf_ros.eval import report
 from c2f_sdf_ros.reconstruct.contacts import PART_NAMES, find_contacts, lattice_cell
 from c2f_sdf_ros.reconstruct.hand_finder import FinderConfig
-from c2f_sdf_ros.reconstruct.pipeline import Reconstructor, ReconstructorConfig
+from c2f_sdf_ros.reconstruct.pipeline import (
+    MAX_CONTACT_TOLERANCE,
+    Reconstructor,
+    ReconstructorConfig,
+)
 
 FINDERS = ('gt_root', 'skin_depth')
+PART_JOINTS = ('model', 'truth')
 # The generator's own contact distance (data/synth/grasp.py CONTACT_DISTANCE).
 TRUTH_DISTANCE = 0.003
 
@@ -88,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='a part touches in the ground truth within this distance (m)')
     p.add_argument('--sweep', default='0,1,2,3,4,5,6',
                    help='comma-separated contact_cells values to score as well ("" : none)')
+    p.add_argument('--part-joints', choices=PART_JOINTS, default='model',
+                   help="joints that split the hand surface into parts: 'model' (the "
+                        "pipeline's, default) or 'truth' (diagnostic: the ground truth's)")
     p.add_argument('--json', action='store_true', help='print one JSON object')
     return p
 
@@ -118,8 +130,14 @@ def run(args: argparse.Namespace) -> dict:
         touching = np.zeros(len(PART_NAMES), bool)
         part_gaps = np.full(len(PART_NAMES), np.inf)
         if result is not None and result.found:
-            touching[list(result.contacts.touching)] = True
-            part_gaps = result.contacts.gaps
+            contacts = result.contacts
+            if (args.part_joints == 'truth' and result.hand_mesh is not None
+                    and result.object_mesh is not None):
+                contacts = find_contacts(result.hand_mesh, result.object_mesh, frame.joints,
+                                         config.contact_distance,
+                                         min(args.contact_cells * cell, MAX_CONTACT_TOLERANCE))
+            touching[list(contacts.touching)] = True
+            part_gaps = contacts.gaps
         truth.append(truth_parts(folder, index, args.truth_distance))
         predicted.append(touching)
         gaps.append(part_gaps)
@@ -132,7 +150,7 @@ def run(args: argparse.Namespace) -> dict:
     summary = {
         'frames': count, 'finder': args.finder, 'resolution': args.resolution,
         'cell_mm': 1000 * cell, 'contact_distance_mm': 1000 * config.contact_distance,
-        'contact_cells': args.contact_cells,
+        'contact_cells': args.contact_cells, 'part_joints': args.part_joints,
         'threshold_mm': 1000 * (config.contact_distance + args.contact_cells * cell),
         'truth_distance_mm': 1000 * args.truth_distance, 'device': str(reconstructor.device),
         'weights': reconstructor.weights,
@@ -158,7 +176,8 @@ def format_table(summary: dict) -> str:
              f'{summary["resolution"]}^3 (cell {summary["cell_mm"]:.2f} mm), contact '
              f'{summary["contact_distance_mm"]:.1f} mm + {summary["contact_cells"]:g} cells = '
              f'{summary["threshold_mm"]:.1f} mm; truth: part within '
-             f'{summary["truth_distance_mm"]:.1f} mm', '',
+             f'{summary["truth_distance_mm"]:.1f} mm; parts split by the '
+             f'{summary["part_joints"]} joints', '',
              '| part | truth positives | TP | FP | FN | precision | recall | '
              '"all touch" precision |', '|---|---|---|---|---|---|---|---|']
     for name, row in summary['parts'].items():
