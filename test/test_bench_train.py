@@ -21,6 +21,20 @@ def test_bench_train_times_the_steps_it_was_asked_for(capsys):
     assert summary['frames_in_folder'] == 3
 
 
-def test_bench_train_rejects_a_bad_step_count(capsys):
-    assert bench.main(['--steps', '0', '--workers', '0']) == 2
-    assert 'bench-train: error' in capsys.readouterr().err
+def test_bench_train_passes_train_options_through(capsys):
+    status = bench.main(['--warmup', '0', '--steps', '1', '--batch-size', '1', '--workers',
+                         '0', '--threads', '1', '--json', '--variant', 'pixel_rgb'])
+    assert status == 0
+    assert json.loads(capsys.readouterr().out)['variant'] == 'pixel_rgb'
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--steps', '0'], '--steps >= 1'),
+    (['--out', '/tmp/x'], 'sets --out itself'),
+    (['--no-such-option'], 'unknown options'),
+])
+def test_bench_train_refuses_bad_options_with_one_error_line(capsys, argv, message):
+    with pytest.raises(SystemExit) as stop:
+        bench.main(['--workers', '0', *argv])
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err

@@ -32,63 +32,64 @@ from c2f_sdf_ros.train.trainer import Trainer
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Arguments of ``c2f-sdf bench-train``."""
-    p = argparse.ArgumentParser(prog='c2f-sdf bench-train', description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    """Arguments of ``c2f-sdf bench-train`` (any other is a ``c2f-sdf train`` option)."""
+    p = argparse.ArgumentParser(
+        prog='c2f-sdf bench-train', description=__doc__,
+        epilog="Other options go to c2f-sdf train's (e.g. --variant, --size (default cpu "
+               'here), --num-queries, --device, --cpu-amp, --guidance-truth); --out, '
+               '--val, --steps and the checkpoint and validation cadence are set here.',
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--data', default='',
                    help='synthetic training folder (default: the bundled sample)')
-    p.add_argument('--size', choices=sorted(train_cli.MODEL_PRESETS), default='cpu',
-                   help="model size preset (default 'cpu', the shipped weights')")
-    p.add_argument('--variant', default='full', help='paper Table 1 variant (default full)')
-    p.add_argument('--batch-size', type=int, default=8, help='images per step (default 8)')
-    p.add_argument('--num-queries', type=int, default=None,
-                   help="SDF queries per image (default: c2f-sdf train's)")
     p.add_argument('--warmup', type=int, default=3, help='untimed steps first (default 3)')
     p.add_argument('--steps', type=int, default=10, help='timed steps (default 10)')
+    p.add_argument('--batch-size', type=int, default=8, help='images per step (default 8)')
     p.add_argument('--workers', type=int, default=1,
                    help='data-loader worker processes (default 1; 0: in the training '
                         'process)')
-    p.add_argument('--threads', type=int, default=0,
-                   help='torch CPU threads (0: all cores)')
-    p.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda[:N]'")
-    p.add_argument('--cpu-amp', action='store_true',
-                   help='bfloat16 autocast on the CPU (CUDA uses it unless --no-amp)')
-    p.add_argument('--no-amp', action='store_true', help='no bfloat16 autocast on CUDA')
-    p.add_argument('--guidance-truth', type=float, default=0.5,
-                   help="as c2f-sdf train's (default 0.5)")
-    p.add_argument('--seed', type=int, default=0, help='data order seed (default 0)')
+    p.add_argument('--threads', type=int, default=0, help='torch CPU threads (0: all cores)')
     p.add_argument('--json', action='store_true', help='print one JSON object')
     return p
 
 
-def _train_argv(args: argparse.Namespace, out: str) -> list[str]:
+# Options bench-train sets itself: passing them through would change what is measured.
+_OWN_TRAIN_OPTIONS = ('--out', '--val', '--steps', '--val-every', '--val-frames',
+                      '--checkpoint-every', '--resume', '--data', '--root')
+
+
+def _train_argv(args: argparse.Namespace, train_options: list[str], out: str) -> list[str]:
     """The ``c2f-sdf train`` arguments of the benchmarked trainer."""
+    taken = [o for o in train_options if o.split('=')[0] in _OWN_TRAIN_OPTIONS]
+    if taken:
+        raise ValueError(f'bench-train sets {", ".join(taken)} itself')
     data = args.data or str(find_bundled_frames())
     steps = args.warmup + args.steps
-    argv = ['--data', data, '--val', data, '--out', out, '--size', args.size,
-            '--variant', args.variant, '--batch-size', str(args.batch_size),
-            '--steps', str(steps), '--warmup-steps', '1', '--workers', str(args.workers),
-            '--device', args.device, '--guidance-truth', str(args.guidance_truth),
-            '--seed', str(args.seed), '--val-every', str(steps + 1), '--val-frames', '1',
-            '--checkpoint-every', str(steps + 1), '--quiet']
-    if args.num_queries is not None:
-        argv += ['--num-queries', str(args.num_queries)]
-    if args.cpu_amp:
-        argv.append('--cpu-amp')
-    if args.no_amp:
-        argv.append('--no-amp')
-    return argv
+    argv = ['--data', data, '--val', data, '--out', out, '--steps', str(steps),
+            '--batch-size', str(args.batch_size), '--workers', str(args.workers),
+            '--val-every', str(steps + 1), '--val-frames', '1',
+            '--checkpoint-every', str(steps + 1), '--warmup-steps', '1', '--quiet']
+    if not any(o.split('=')[0] == '--size' for o in train_options):
+        argv += ['--size', 'cpu']
+    return argv + train_options
 
 
-def run(args: argparse.Namespace) -> dict:
-    """The benchmark; returns the summary dict. ValueError on bad arguments."""
+def run(args: argparse.Namespace, train_options: list[str] = ()) -> dict:
+    """
+    The benchmark; returns the summary dict.
+
+    ``train_options`` are further ``c2f-sdf train`` arguments. ValueError on bad ones.
+    """
     if args.warmup < 0 or args.steps < 1 or args.batch_size < 1 or args.workers < 0:
         raise ValueError('need --warmup >= 0, --steps >= 1, --batch-size >= 1, '
                          '--workers >= 0')
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     with tempfile.TemporaryDirectory(prefix='c2f_bench_train_') as out:
-        config = train_cli.config_from_args(
-            train_cli.build_parser().parse_args(_train_argv(args, out)))
+        train_parser = train_cli.build_parser()
+        train_args, unknown = train_parser.parse_known_args(
+            _train_argv(args, list(train_options), out))
+        if unknown:
+            raise ValueError(f'unknown options: {" ".join(unknown)}')
+        config = train_cli.config_from_args(train_args)
         trainer = Trainer(config, 'c2f-sdf bench-train', progress=False)
         walls, computes = [], []
         total = args.warmup + args.steps
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> dict:
     return {
         'device': str(trainer.device), 'threads': torch.get_num_threads(),
         'machine': f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores',
-        'torch': torch.__version__, 'size': args.size, 'variant': args.variant,
+        'torch': torch.__version__, 'variant': config.model.variant,
         'parameters': parameters, 'batch_size': args.batch_size,
         'queries_per_frame': config.num_queries, 'workers': args.workers,
         'autocast_bf16': (config.cpu_amp if trainer.device.type == 'cpu' else config.amp),
@@ -130,9 +131,8 @@ def format_table(summary: dict) -> str:
     """Markdown table of the summary."""
     rows = [('device', f'{summary["device"]} ({summary["threads"]} threads; '
                        f'{summary["machine"]})'),
-            ('model', f'{summary["variant"]}, size {summary["size"]}, '
-                      f'{summary["parameters"] / 1e6:.2f} M parameters, bf16 autocast '
-                      f'{summary["autocast_bf16"]}'),
+            ('model', f'{summary["variant"]}, {summary["parameters"] / 1e6:.2f} M '
+                      f'parameters, bf16 autocast {summary["autocast_bf16"]}'),
             ('batch', f'{summary["batch_size"]} frames x {summary["queries_per_frame"]} '
                       f'queries; {summary["workers"]} loader workers; '
                       f'{summary["frames_in_folder"]} frames in the folder'),
@@ -149,13 +149,13 @@ def format_table(summary: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status."""
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    """Entry point; returns the exit status (2 with one error line on bad options)."""
+    parser = build_parser()
+    args, train_options = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     try:
-        summary = run(args)
+        summary = run(args, train_options)
     except (OSError, ValueError) as error:
-        print(f'c2f-sdf bench-train: error: {error}', file=sys.stderr)
-        return 2
+        parser.error(str(error))
     print(json.dumps(summary) if args.json else format_table(summary))
     return 0
 

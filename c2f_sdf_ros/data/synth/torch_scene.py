@@ -73,6 +73,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+import functools
 import math
 
 import numpy as np
@@ -214,10 +215,7 @@ def smooth_union(d1: torch.Tensor, d2: torch.Tensor, k: float) -> torch.Tensor:
 
 def union(*distances: torch.Tensor) -> torch.Tensor:
     """Union of shapes (elementwise minimum)."""
-    result = distances[0]
-    for d in distances[1:]:
-        result = torch.minimum(result, d)
-    return result
+    return functools.reduce(torch.minimum, distances)
 
 
 def subtract(d_from: torch.Tensor, d_cut: torch.Tensor) -> torch.Tensor:
@@ -227,10 +225,7 @@ def subtract(d_from: torch.Tensor, d_cut: torch.Tensor) -> torch.Tensor:
 
 def intersect(*distances: torch.Tensor) -> torch.Tensor:
     """Intersection of shapes (elementwise maximum)."""
-    result = distances[0]
-    for d in distances[1:]:
-        result = torch.maximum(result, d)
-    return result
+    return functools.reduce(torch.maximum, distances)
 
 
 def apply_inverse(transform: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
