@@ -50,8 +50,8 @@ _PALM_HALF = np.array([0.044, 0.038, 0.011])
 _WRIST_CENTER = np.array([-0.008, 0.003, 0.0])
 _WRIST_HALF = np.array([0.016, 0.028, 0.016])
 # Blend widths of the smooth unions (metres).
-_BLEND_PALM = 0.010
-_BLEND_FINGER = 0.006
+BLEND_PALM = 0.010
+BLEND_FINGER = 0.006
 
 # Joint limits (radians). Fingers: [abduction, MCP, PIP, DIP]; thumb: [in-plane rotation
 # towards the index, palmar abduction (opposition), MCP flexion, IP flexion].
@@ -240,9 +240,13 @@ def _finger_sdf(skeleton: HandSkeleton, finger: int, p_right: np.ndarray) -> np.
         for k in range(3)])
 
 
-def _thenar_cone(skeleton: HandSkeleton):
-    # The thenar eminence: a thick pad from the thumb's CMC along its metacarpal, which
-    # is what makes the thumb's base join the palm. (a, b, radius_a, radius_b), hand frame.
+def thenar_cone(skeleton: HandSkeleton):
+    """
+    The thenar eminence as a round cone: (a, b, radius_a, radius_b) in the hand frame.
+
+    A thick pad from the thumb's CMC along its metacarpal, which is what makes the thumb's
+    base join the palm (``hand_sdf``; ``torch_scene`` evaluates the same cone).
+    """
     shape = skeleton.shape
     joints = skeleton.joints
     return (0.5 * (joints[0] + joints[1]), joints[2], 1.5 * shape.radii[0, 0],
@@ -250,7 +254,7 @@ def _thenar_cone(skeleton: HandSkeleton):
 
 
 def _thenar_sdf(skeleton: HandSkeleton, p_right: np.ndarray) -> np.ndarray:
-    a, b, radius_a, radius_b = _thenar_cone(skeleton)
+    a, b, radius_a, radius_b = thenar_cone(skeleton)
     return sdf.round_cone(p_right, a * skeleton.mirror, b * skeleton.mirror, radius_a,
                           radius_b)
 
@@ -260,7 +264,7 @@ def _palm_sdf(skeleton: HandSkeleton, p_right: np.ndarray) -> np.ndarray:
     palm = sdf.round_box(p_right - shape.palm_center, shape.palm_half, 0.9 * shape.palm_half[2])
     wrist = sdf.round_box(p_right - shape.wrist_center, shape.wrist_half,
                           0.9 * shape.wrist_half[2])
-    return sdf.smooth_union(palm, wrist, _BLEND_PALM * shape.scale)
+    return sdf.smooth_union(palm, wrist, BLEND_PALM * shape.scale)
 
 
 def hand_sdf(skeleton: HandSkeleton, points: np.ndarray) -> np.ndarray:
@@ -272,8 +276,8 @@ def hand_sdf(skeleton: HandSkeleton, points: np.ndarray) -> np.ndarray:
     """
     points = np.asarray(points, dtype=np.float64)
     p_right = points * skeleton.mirror
-    k_palm = _BLEND_PALM * skeleton.shape.scale
-    k_finger = _BLEND_FINGER * skeleton.shape.scale
+    k_palm = BLEND_PALM * skeleton.shape.scale
+    k_finger = BLEND_FINGER * skeleton.shape.scale
     d = sdf.smooth_union(_palm_sdf(skeleton, p_right), _thenar_sdf(skeleton, p_right), k_palm)
     for finger in range(5):
         d = sdf.smooth_union(d, _finger_sdf(skeleton, finger, p_right), k_finger)
@@ -309,8 +313,8 @@ def hand_sdf_grid(skeleton: HandSkeleton, voxel: float) -> tuple[np.ndarray, np.
     axes = [lower[i] + voxel * np.arange(shape_count[i]) for i in range(3)]
     grid = np.stack(np.meshgrid(*axes, indexing='ij'), axis=-1)
     shape = skeleton.shape
-    k_palm = _BLEND_PALM * shape.scale
-    k_finger = _BLEND_FINGER * shape.scale
+    k_palm = BLEND_PALM * shape.scale
+    k_finger = BLEND_FINGER * shape.scale
     margin = k_finger + 3 * voxel
 
     def block_of(lo, hi):
@@ -321,7 +325,7 @@ def hand_sdf_grid(skeleton: HandSkeleton, voxel: float) -> tuple[np.ndarray, np.
     # Far from every part the value only has to be positive: marching cubes reads signs
     # there, and the surface lies inside the blocks below.
     values = np.full(grid.shape[:3], 4 * margin)
-    a, b, radius_a, radius_b = _thenar_cone(skeleton)
+    a, b, radius_a, radius_b = thenar_cone(skeleton)
     boxes = np.concatenate([
         (shape.palm_center - shape.palm_half)[None], (shape.palm_center + shape.palm_half)[None],
         (shape.wrist_center - shape.wrist_half)[None],
@@ -411,7 +415,7 @@ def skin_samples(skeleton: HandSkeleton, per_segment: int = 64,
         points.append(finger_points)
         parts.append(np.full(len(finger_points), finger + 1))
     # The thenar pad, as a round cone of its own (see _thenar_sdf).
-    thenar = _thenar_cone(skeleton)
+    thenar = thenar_cone(skeleton)
     pad = round_cone_samples(*thenar, per_segment)
     points.append(pad)
     parts.append(np.zeros(len(pad), int))

@@ -350,7 +350,8 @@ class ObjectShape:
         """``{'family': str, 'params': {name: value}}``, JSON-serialisable."""
         return {'family': self.family, 'params': dict(self.params)}
 
-    def _design_centre(self) -> np.ndarray:
+    def design_centre(self) -> np.ndarray:
+        """(3,) centre of the family's design bounds; ``sdf`` takes points around it."""
         lower, upper = _family(self.family).bounds(dict(self.params))
         return 0.5 * (lower + upper)
 
@@ -367,7 +368,7 @@ class ObjectShape:
         p = np.asarray(p_local, dtype=np.float64)
         if p.ndim != 2 or p.shape[1] != 3:
             raise ValueError(f'points must have shape (N, 3), got {p.shape}')
-        return _family(self.family).sdf(p + self._design_centre(), dict(self.params))
+        return _family(self.family).sdf(p + self.design_centre(), dict(self.params))
 
     def half_extent(self) -> np.ndarray:
         """(3,) half sizes of the local axis-aligned bounding box (centred at the origin)."""
@@ -386,7 +387,7 @@ class ObjectShape:
         ``'handle'`` (mug): on the handle tube's centre line, inside the material.
         Solid families have none.
         """
-        centre = self._design_centre()
+        centre = self.design_centre()
         params = dict(self.params)
         return {name: point(params) - centre
                 for name, point in _LANDMARKS.get(self.family, {}).items()}

@@ -313,7 +313,7 @@ class TorchHand:
         index = np.array([finger_joints(finger) for finger in range(5)])  # (5, 4)
         starts, ends = index[:, :3].reshape(-1), index[:, 1:].reshape(-1)
         # The thenar pad as hand.py builds it, so that the two cannot drift apart.
-        a, b, radius_a, radius_b = numpy_hand._thenar_cone(skeleton)
+        a, b, radius_a, radius_b = numpy_hand.thenar_cone(skeleton)
         return cls(
             mirror=tensor(mirror), palm_center=tensor(shape.palm_center),
             palm_half=tensor(shape.palm_half), palm_rounding=0.9 * float(shape.palm_half[2]),
@@ -324,8 +324,8 @@ class TorchHand:
             cone_a=tensor(right[starts]), cone_b=tensor(right[ends]),
             cone_radius_a=tensor(skeleton.radii[starts]),
             cone_radius_b=tensor(skeleton.radii[ends]),
-            blend_palm=numpy_hand._BLEND_PALM * shape.scale,
-            blend_finger=numpy_hand._BLEND_FINGER * shape.scale)
+            blend_palm=numpy_hand.BLEND_PALM * shape.scale,
+            blend_finger=numpy_hand.BLEND_FINGER * shape.scale)
 
     def sdf(self, points: torch.Tensor) -> torch.Tensor:
         """
@@ -456,7 +456,7 @@ class TorchObject:
         if shape.family not in _FAMILY_SDF:
             raise ValueError(f'no torch SDF for object family {shape.family!r}')
         # The design frame's bounding box centre, as ObjectShape.sdf shifts by it.
-        offset = shape._design_centre()
+        offset = shape.design_centre()
         return cls(shape.family, dict(shape.params),
                    torch.as_tensor(offset, dtype=dtype, device=device),
                    torch.as_tensor(shape.half_extent(), dtype=dtype, device=device))
