@@ -162,11 +162,38 @@ def test_a_jump_beyond_the_gate_or_back_in_time_starts_a_new_track():
     assert tracker.live_hand_ids == [3]
 
 
-def test_a_detected_side_never_joins_a_track_of_the_other_side():
+def test_a_detected_side_never_joins_a_new_track_of_the_other_side():
     tracker = HandTracker()
     tracker.update(hand_at((0, 0, 0.5), 'right'), 0.0)
     swapped = tracker.update(hand_at((0.01, 0, 0.5), 'left'), 0.1)[0]
     assert swapped.track_id == 2 and swapped.side == 'left'
+
+
+def test_one_mislabelled_frame_keeps_an_established_track_and_its_side():
+    # MediaPipe now and then labels a right hand seen from the back 'left' for a frame.
+    tracker = HandTracker(TrackerConfig(cross_side_votes=10))
+    for k in range(12):
+        tracker.update(hand_at((0.002 * k, 0, 0.5), 'right'), k / 30)
+    flipped = tracker.update(hand_at((0.025, 0, 0.5), 'left'), 12 / 30)[0]
+    assert flipped.track_id == 1 and flipped.side == 'right'
+    after = tracker.update(hand_at((0.026, 0, 0.5), 'right'), 13 / 30)[0]
+    assert after.track_id == 1 and after.side == 'right'
+    assert tracker.live_hand_ids == [1]
+
+
+def test_an_established_track_does_not_take_a_nearby_hand_of_the_other_side_from_its_own():
+    tracker = HandTracker(TrackerConfig(cross_side_votes=3))
+    for k in range(5):
+        tracker.update([hand_at((0, 0, 0.5), 'right'), hand_at((0.06, 0, 0.5), 'left')],
+                       k / 30)
+    # The hands came closer: each is still nearer the other's track than the gate, but
+    # each keeps its own track (a contradiction costs half the gate).
+    right, left = tracker.update([hand_at((0.03, 0, 0.5), 'right'),
+                                  hand_at((0.035, 0, 0.5), 'left')], 5 / 30)
+    assert (right.track_id, right.side) == (1, 'right')
+    assert (left.track_id, left.side) == (2, 'left')
+    with pytest.raises(ValueError, match='cross_side_votes'):
+        TrackerConfig(cross_side_votes=-1)
 
 
 def test_unknown_side_comes_from_the_joints_geometry():

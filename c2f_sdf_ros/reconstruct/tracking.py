@@ -6,11 +6,14 @@ Hands and objects over time: stable track ids and smoothed joints, without ROS.
 returns a ``TrackedHand`` per hand found, in the frame's order:
 
 - **Association.** Each live hand track is matched to at most one hand of the frame by
-  the 3D distance of the roots (Hungarian assignment, ``scipy``), within ``hand_gate``;
-  a hand whose detector side contradicts the track's is never matched. Unmatched hands
-  start new tracks. Objects (the centres of the hands' objects) are tracked the same way
-  with ``object_gate``, after merging a frame's object centres closer than
-  ``object_merge`` (two hands on one object share its id).
+  the 3D distance of the roots (Hungarian assignment, ``scipy``), within ``hand_gate``.
+  A hand whose detector side contradicts the track's joins it only when the track's side
+  is established (``cross_side_votes`` more votes for it than against) and within half
+  the gate: then the track's majority side stands, so one mislabelled frame changes
+  neither the published side nor the id; a new track never swallows the other hand.
+  Unmatched hands start new tracks. Objects (the centres of the hands' objects) are
+  tracked the same way with ``object_gate``, after merging a frame's object centres closer
+  than ``object_merge`` (two hands on one object share its id).
 - **Gaps.** A track not seen for more than ``max_gap`` seconds ends; a hand seen after
   that gets a new id. A stamp earlier than the previous one (a replayed log starting over)
   ends every track.
@@ -161,6 +164,10 @@ class TrackerConfig:
         A track unseen for longer than this (s) ends.
     min_side_confidence : float
         Least ``side_from_joints`` confidence for a geometric side.
+    cross_side_votes : int
+        A hand the detector labels with the other side may join a track that has at least
+        this many more votes for its own side than for that one (MediaPipe mirrors the
+        label of a hand seen from the back now and then); 0: never.
     min_cutoff, beta, d_cutoff : float
         One Euro filter parameters (``OneEuroConfig``) for joints, root and object centre.
 
@@ -171,6 +178,7 @@ class TrackerConfig:
     object_merge: float = 0.05
     max_gap: float = 0.5
     min_side_confidence: float = 0.5
+    cross_side_votes: int = 10
     min_cutoff: float = OneEuroConfig.min_cutoff
     beta: float = OneEuroConfig.beta
     d_cutoff: float = OneEuroConfig.d_cutoff
@@ -182,6 +190,8 @@ class TrackerConfig:
             raise ValueError(f'max_gap must be > 0, got {self.max_gap}')
         if not 0 <= self.min_side_confidence <= 1:
             raise ValueError('min_side_confidence must be in [0, 1]')
+        if self.cross_side_votes < 0:
+            raise ValueError(f'cross_side_votes must be >= 0, got {self.cross_side_votes}')
         _ = self.one_euro   # validates the filter parameters
 
     @property
@@ -247,17 +257,29 @@ class _ObjectTrack:
 
 
 def _assign(tracks: np.ndarray, observations: np.ndarray, gate: float,
-            forbidden: np.ndarray | None = None) -> list[tuple[int, int]]:
-    """(track, observation) pairs of a least-total-distance assignment within ``gate``."""
+            forbidden: np.ndarray | None = None,
+            penalty: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """
+    (track, observation) pairs of a least-total-distance assignment within ``gate``.
+
+    ``forbidden`` (tracks, observations) bool pairs are never made; ``penalty`` (same
+    shape, metres) is added to a pair's distance before the gate applies.
+    """
     if len(tracks) == 0 or len(observations) == 0:
         return []
     cost = np.linalg.norm(tracks[:, None] - observations[None], axis=-1)
+    if penalty is not None:
+        cost = cost + penalty
     if forbidden is not None:
         cost = np.where(forbidden, _FORBIDDEN, cost)
     cost = np.where(cost > gate, _FORBIDDEN, cost)
     rows, cols = linear_sum_assignment(cost)
     return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True)
             if cost[r, c] < _FORBIDDEN]
+
+
+def _other(side: str) -> str:
+    return 'left' if side == 'right' else 'right'
 
 
 def observed_side(hand: Reconstruction, min_confidence: float = 0.5) -> tuple[str, bool]:
@@ -371,13 +393,20 @@ class HandTracker:
     def _match_hands(self, found, sides, stamp) -> list[_HandTrack]:
         roots = np.array([np.asarray(h.root, float) for _, h in found]).reshape(-1, 3)
         track_roots = np.array([t.root for t in self._hands]).reshape(-1, 3)
-        # A detector's side never joins a track of the other side.
-        forbidden = np.array([[by_detector and side in SIDES and t.side in SIDES
-                               and side != t.side for side, by_detector in sides]
-                              for t in self._hands], bool).reshape(len(self._hands),
-                                                                   len(found))
+        # A detector's side joins a track of the other side only if that track's side is
+        # established, and then at a cost of half the gate (a same-side track wins).
+        contradicts = np.array([[by_detector and side in SIDES and t.side in SIDES
+                                 and side != t.side for side, by_detector in sides]
+                                for t in self._hands], bool).reshape(len(self._hands),
+                                                                     len(found))
+        votes = self.config.cross_side_votes
+        established = np.array([votes > 0 and t.side in SIDES and
+                                t.side_votes[t.side] - t.side_votes[_other(t.side)] >= votes
+                                for t in self._hands], bool)
+        forbidden = contradicts & ~established[:, None]
+        penalty = np.where(contradicts, 0.5 * self.config.hand_gate, 0.0)
         pairs = {obs: trk for trk, obs in
-                 _assign(track_roots, roots, self.config.hand_gate, forbidden)}
+                 _assign(track_roots, roots, self.config.hand_gate, forbidden, penalty)}
         result = []
         for k in range(len(found)):
             if k in pairs:
