@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import pathlib
+import platform
 import re
 
 from safetensors import SafetensorError
@@ -58,6 +59,13 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     if name != 'cpu' and not name.startswith('cuda'):
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {name!r}")
     return torch.device(name)
+
+
+def describe_device(device: torch.device) -> str:
+    """The GPU's name, or the CPU's architecture and core count (for reports)."""
+    if device.type == 'cuda':
+        return torch.cuda.get_device_name(device)
+    return f'cpu ({platform.machine()}, {os.cpu_count()} cores)'
 
 
 def _sha256(path: pathlib.Path) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import time
 import torch
 
 from c2f_sdf_ros.data.bundled import find_bundled_frames
+from c2f_sdf_ros.model.checkpoint import describe_device
 from c2f_sdf_ros.train import cli as train_cli
 from c2f_sdf_ros.train.trainer import Trainer
 
@@ -92,27 +92,23 @@ def run(args: argparse.Namespace, train_options: list[str] = ()) -> dict:
         config = train_cli.config_from_args(train_args)
         trainer = Trainer(config, 'c2f-sdf bench-train', progress=False)
         walls, computes = [], []
-        total = args.warmup + args.steps
-        epoch = 0
-        while trainer.step < total:
-            waited = time.perf_counter()
-            for batch in trainer._loader(epoch, 0):
-                before = trainer.train_seconds
-                trainer.train_step(batch)
-                now = time.perf_counter()
-                if trainer.step > args.warmup:
-                    walls.append(now - waited)
-                    computes.append(trainer.train_seconds - before)
-                waited = now
-                if trainer.step >= total:
-                    break
-            epoch += 1
+        waited = time.perf_counter()
+        for batch in trainer.batches(0, 0):
+            before = trainer.train_seconds
+            trainer.train_step(batch)
+            now = time.perf_counter()
+            if trainer.step > args.warmup:
+                walls.append(now - waited)
+                computes.append(trainer.train_seconds - before)
+            waited = now
+            if trainer.step == args.warmup + args.steps:
+                break
     wall = statistics.median(walls)
     compute = statistics.median(computes)
     parameters = sum(p.numel() for p in trainer.model.parameters())
     return {
         'device': str(trainer.device), 'threads': torch.get_num_threads(),
-        'machine': f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores',
+        'machine': describe_device(trainer.device),
         'torch': torch.__version__, 'variant': config.model.variant,
         'parameters': parameters, 'batch_size': args.batch_size,
         'queries_per_frame': config.num_queries, 'workers': args.workers,

@@ -33,7 +33,6 @@ import json
 import math
 import os
 import pathlib
-import platform
 import shlex
 import shutil
 import subprocess
@@ -45,6 +44,7 @@ import torch
 from c2f_sdf_ros.model.checkpoint import (
     MAX_SHARD_BYTES,
     SHIPPED_WEIGHTS,
+    describe_device,
     load_model,
     plan_shards,
     save_model,
@@ -369,12 +369,6 @@ def check_return_budget(model: ModelConfig, dtype: torch.dtype, shard_bytes: int
     return len(shards)
 
 
-def _device_name(device: torch.device) -> str:
-    if device.type == 'cuda':
-        return torch.cuda.get_device_name(device)
-    return f'cpu ({platform.machine()}, {os.cpu_count()} cores)'
-
-
 def _protocol_eval(args: argparse.Namespace, weights: pathlib.Path, device: str,
                    threads: int, absent: list[str]) -> dict:
     """The papers' protocol on the test folder through ``c2f-sdf eval`` (a subprocess)."""
@@ -489,7 +483,7 @@ def run_session(argv: list[str]) -> dict:
         pools['data'] = attach_pools(trainer.train_set, config.train_dir, not absent)
         if trainer.val_set is not None:
             pools['val'] = attach_pools(trainer.val_set, config.val_dir, not absent)
-    device = _device_name(trainer.device)
+    device = describe_device(trainer.device)
     exports: list[dict] = []
     began = time.monotonic()
     seconds_before = trainer.train_seconds

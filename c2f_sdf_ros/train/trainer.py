@@ -402,7 +402,7 @@ class Trainer:
             return torch.autocast('cpu', dtype=torch.bfloat16)
         return nullcontext()
 
-    def _loader(self, epoch: int, skip: int) -> DataLoader:
+    def batches(self, epoch: int, skip: int) -> DataLoader:
         """Batches from step ``epoch * steps_per_epoch + skip`` on, without end."""
         batch = self.config.batch_size
         sampler = EpochStream(len(self.train_set), self.config.seed, epoch, self.rank,
@@ -478,11 +478,11 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
-        if self.device.type == 'cuda':
-            torch.cuda.synchronize(self.device)
+        # Reading the loss waits for the device's queued work, the optimiser step included,
+        # so the time taken after it is the step's own.
+        terms['loss'] = float(total.detach())
         self.step += 1
         self.train_seconds += time.perf_counter() - started
-        terms['loss'] = float(total.detach())
         return terms
 
     def run(self) -> dict:
@@ -502,7 +502,7 @@ class Trainer:
         self.stopped_by_time = False
         while self.step < config.steps and not self.stopped_by_time:
             epoch, offset = divmod(self.step, self.steps_per_epoch)
-            for batch in self._loader(epoch, offset):
+            for batch in self.batches(epoch, offset):
                 terms = self.train_step(batch, net)
                 for name, value in terms.items():
                     smoothed[name] = value if name not in smoothed else \
