@@ -29,11 +29,7 @@ from c2f_sdf_ros.data.synth_folder import SynthFolder
 from c2f_sdf_ros.eval import report
 from c2f_sdf_ros.reconstruct.contacts import PART_NAMES, find_contacts, lattice_cell
 from c2f_sdf_ros.reconstruct.hand_finder import FinderConfig
-from c2f_sdf_ros.reconstruct.pipeline import (
-    MAX_CONTACT_TOLERANCE,
-    Reconstructor,
-    ReconstructorConfig,
-)
+from c2f_sdf_ros.reconstruct.pipeline import Reconstructor, ReconstructorConfig
 
 FINDERS = ('gt_root', 'skin_depth')
 PART_JOINTS = ('model', 'truth')
@@ -135,7 +131,7 @@ def run(args: argparse.Namespace) -> dict:
                     and result.object_mesh is not None):
                 contacts = find_contacts(result.hand_mesh, result.object_mesh, frame.joints,
                                          config.contact_distance,
-                                         min(args.contact_cells * cell, MAX_CONTACT_TOLERANCE))
+                                         config.contact_tolerance(cell))
             touching[list(contacts.touching)] = True
             part_gaps = contacts.gaps
         truth.append(truth_parts(folder, index, args.truth_distance))

@@ -159,6 +159,9 @@ class ReconstructorConfig:
         if not 0 <= self.contact_cells <= 20:
             raise ValueError(f'contact_cells must be in [0, 20], got {self.contact_cells}')
 
+    def contact_tolerance(self, cell: float) -> float:
+        """The reconstruction error (m) a contact decision allows on a lattice of ``cell``."""
+        return min(self.contact_cells * cell, MAX_CONTACT_TOLERANCE)
 
 
 @dataclass
@@ -482,8 +485,7 @@ class Reconstructor:
         if hand_mesh is not None and object_mesh is not None:
             cell = lattice_cell(config.resolution, self.crop.norm_scale)
             contacts = find_contacts(hand_mesh, object_mesh, joints_cam,
-                                     config.contact_distance,
-                                     min(config.contact_cells * cell, MAX_CONTACT_TOLERANCE))
+                                     config.contact_distance, config.contact_tolerance(cell))
         lap('contacts')
 
         hand_points = object_points = np.zeros((0, 3))

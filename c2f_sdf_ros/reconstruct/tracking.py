@@ -35,7 +35,7 @@ import math
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from c2f_sdf_ros.detect import side_from_joints
+from c2f_sdf_ros.detect import flip_side, side_from_joints
 from c2f_sdf_ros.reconstruct.pipeline import FrameReconstruction, Reconstruction
 
 SIDES = ('left', 'right')
@@ -278,10 +278,6 @@ def _assign(tracks: np.ndarray, observations: np.ndarray, gate: float,
             if cost[r, c] < _FORBIDDEN]
 
 
-def _other(side: str) -> str:
-    return 'left' if side == 'right' else 'right'
-
-
 def observed_side(hand: Reconstruction, min_confidence: float = 0.5) -> tuple[str, bool]:
     """
     Side of one reconstructed hand and whether the detector gave it.
@@ -401,7 +397,7 @@ class HandTracker:
                                                                      len(found))
         votes = self.config.cross_side_votes
         established = np.array([votes > 0 and t.side in SIDES and
-                                t.side_votes[t.side] - t.side_votes[_other(t.side)] >= votes
+                                t.side_votes[t.side] - t.side_votes[flip_side(t.side)] >= votes
                                 for t in self._hands], bool)
         forbidden = contradicts & ~established[:, None]
         penalty = np.where(contradicts, 0.5 * self.config.hand_gate, 0.0)
