@@ -90,6 +90,7 @@ from c2f_sdf_ros.data.synth.hand import (
 )
 from c2f_sdf_ros.data.synth.objects import ObjectShape
 from c2f_sdf_ros.data.synth.render import LABEL_HAND, LABEL_OBJECT
+from c2f_sdf_ros.geometry.rgbd import check_intrinsics
 
 __all__ = ['SDF_LABELS', 'TorchHand', 'TorchObject', 'TorchScene', 'apply', 'apply_inverse',
            'capped_cylinder', 'check_points', 'intersect', 'projected_box', 'render_depth',
@@ -531,8 +532,7 @@ class TorchScene:
 
         """
         p = self._points(points)
-        return torch.stack([self.hand.sdf(apply_inverse(self.camera_T_hand, p)),
-                            self.object.sdf(apply_inverse(self.camera_T_object, p))], dim=-1)
+        return torch.stack([self.hand_sdf(p), self.object_sdf(p)], dim=-1)
 
     def bound_corners(self) -> torch.Tensor:
         """
@@ -705,12 +705,10 @@ def _check_image_size(image_size) -> tuple[int, int]:
 
 
 def _check_K(K) -> torch.Tensor:
-    K = torch.as_tensor(K, dtype=torch.float64) if not torch.is_tensor(K) else K
-    if K.shape != (3, 3) or not torch.isfinite(K).all():
-        raise ValueError(f'K must be a finite (3, 3) matrix, got shape {tuple(K.shape)}')
-    if K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise ValueError('K must have positive focal lengths')
-    return K
+    """K as a float64 tensor, checked as a camera_info's (``rgbd.check_intrinsics``)."""
+    if torch.is_tensor(K):
+        K = K.detach().cpu().numpy()
+    return torch.as_tensor(check_intrinsics(K))
 
 
 def render_depth(scene_sdf: Callable[[torch.Tensor], torch.Tensor], K,
