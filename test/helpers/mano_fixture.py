@@ -276,3 +276,69 @@ def write_mano_fixture(path: str | Path, side: str = 'right', seed: int = 0,
         ``path``.
     """
     return dump_official_pickle(make_mano_fixture(side, seed), path, legacy_names)
+
+
+# MANO joint of each finger's first joint (thumb, index, middle, ring, little).
+_FINGER_BASE = (13, 1, 4, 10, 7)
+
+
+def hand_shaped_mano_fixture(rig, side: str = 'right', neighbours: int = 12) -> dict:
+    """
+    The dict of a MANO model file whose template is a real hand: a glTF rig's skin.
+
+    For end-to-end tests of ``--hand-model mano:PATH`` (the tube of
+    :func:`make_mano_fixture` is no hand to grasp with). The rig's joints are mapped onto
+    MANO's 16: each finger's three chain joints (``HandRig.chains``) onto its MANO joints,
+    a fingertip joint onto its distal joint, every other joint (palm, metacarpals) onto
+    the wrist. ``J_regressor`` gives the rig's bind positions exactly (the least-norm
+    affine weights of each joint's nearest vertices); the blend shapes are zero.
+
+    Parameters
+    ----------
+    rig : c2f_sdf_ros.data.synth.gltf_hand.HandRig
+        A right-hand rig (``load_rig``).
+    side : {'right', 'left'}
+        A left hand is the right one mirrored in x, faces flipped (as MANO_LEFT).
+    neighbours : int
+        Vertices per joint in the regressor.
+    """
+    if side not in ('right', 'left'):
+        raise ValueError(f'side must be right or left, got {side!r}')
+    vertices = np.array(rig.vertices, np.float64)
+    faces = np.array(rig.faces, np.int64)
+    mano_of = np.zeros(len(rig.bind_positions), np.int64)  # rig joint -> MANO joint
+    positions = np.zeros((16, 3))
+    for finger, chain in enumerate(rig.chains):
+        for k, joint in enumerate(chain):
+            mano_of[joint] = _FINGER_BASE[finger] + k
+            positions[_FINGER_BASE[finger] + k] = rig.bind_positions[joint]
+        if rig.tip_joints[finger] >= 0:
+            mano_of[rig.tip_joints[finger]] = _FINGER_BASE[finger] + 2
+    positions[0] = rig.bind_positions[rig.wrist_joint]
+    weights = np.zeros((len(vertices), 16))
+    np.add.at(weights, (np.arange(len(vertices))[:, None], mano_of[rig.skin_joints]),
+              rig.skin_weights)
+    regressor = np.zeros((16, len(vertices)))
+    for joint, position in enumerate(positions):
+        nearest = np.argsort(np.linalg.norm(vertices - position, axis=1))[:neighbours]
+        system = np.vstack([vertices[nearest].T, np.ones(neighbours)])  # (4, k)
+        regressor[joint, nearest] = np.linalg.lstsq(system, np.append(position, 1.0),
+                                                    rcond=None)[0]
+    if side == 'left':
+        vertices = vertices * np.array([-1.0, 1.0, 1.0])
+        faces = faces[:, [0, 2, 1]]
+    kintree = np.array([[4294967295, *PARENTS[1:]], list(range(16))], np.int64)
+    return {
+        'v_template': vertices,
+        'shapedirs': _ChumpyCh(np.zeros((len(vertices), 3, 10))),
+        'posedirs': np.zeros((len(vertices), 3, 135)),
+        'J_regressor': scipy.sparse.csc_matrix(regressor),
+        'weights': weights,
+        'kintree_table': kintree,
+        'f': faces.astype(np.uint32),
+        'J': regressor @ vertices,
+        'hands_components': np.eye(45),
+        'hands_mean': np.zeros(45),
+        'bs_style': 'lbs',
+        'bs_type': 'lrotmin',
+    }

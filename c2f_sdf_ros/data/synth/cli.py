@@ -31,10 +31,13 @@ def main(argv: list[str] | None = None) -> int:
                         help='camera preset, or mixed for a random one per frame')
     parser.add_argument('--max-distractors', type=int, default=3, choices=range(4),
                         help='up to this many other objects on the table')
-    parser.add_argument('--hand-model', default='procedural', metavar='procedural|gltf:PATH',
-                        help='procedural (default), or gltf:PATH: a rigged hand mesh, PATH a '
+    parser.add_argument('--hand-model', default='procedural',
+                        metavar='procedural|gltf:PATH|mano:PATH',
+                        help='procedural (default); gltf:PATH: a rigged hand mesh, PATH a '
                         '.gltf / .glb file or a folder holding a right-hand one (left hands '
-                        'are its mirror image)')
+                        'are its mirror image); mano:PATH: a MANO model file '
+                        '(MANO_RIGHT.pkl / MANO_LEFT.pkl, read without unpickling code) or '
+                        'their folder')
     parser.add_argument('--workers', type=int, default=min(2, os.cpu_count() or 1),
                         help='processes (default: min(2, CPUs))')
     parser.add_argument('--preview', action='store_true',

@@ -29,6 +29,7 @@ from c2f_sdf_ros.data.synth.grasp import (
     sample_grasp,
 )
 from c2f_sdf_ros.data.synth.hand import SIDES, hand_mesh, hand_sdf, sample_hand_shape
+from c2f_sdf_ros.data.synth.mano_hand import load_mano_rig, resolve_mano_file
 from c2f_sdf_ros.data.synth.objects import object_mesh, sample_object
 from c2f_sdf_ros.data.synth.render import (
     CAMERA_PRESETS,
@@ -53,6 +54,9 @@ SKIN_TONES = np.array([[0.96, 0.80, 0.69], [0.91, 0.72, 0.60], [0.82, 0.62, 0.49
                        [0.67, 0.48, 0.36], [0.50, 0.35, 0.25], [0.34, 0.24, 0.17]])
 # zlib level of the written PNGs: fast, files ~20 % larger than the default level.
 PNG_COMPRESS_LEVEL = 1
+# Rigged hand models by 'kind:PATH' kind: what checks a PATH, and what loads its rig.
+RIG_RESOLVERS = {'gltf': resolve_hand_file, 'mano': resolve_mano_file}
+RIG_LOADERS = {'gltf': load_rig, 'mano': load_mano_rig}
 _MIN_VISIBLE = {'hand': 0.003, 'object': 0.001}  # fraction of image pixels
 
 
@@ -76,8 +80,10 @@ class SynthConfig:
     distance : tuple of float
         Camera distance to the grasp (m).
     hand_model : str
-        'procedural' (``hand.py``) or 'gltf:PATH', a rigged hand mesh (``gltf_hand.py``;
-        PATH a .gltf / .glb file or a folder holding a right-hand one).
+        'procedural' (``hand.py``), 'gltf:PATH', a rigged hand mesh (``gltf_hand.py``;
+        PATH a .gltf / .glb file or a folder holding a right-hand one), or 'mano:PATH', a
+        MANO model file (``mano_hand.py``; PATH ``MANO_RIGHT.pkl`` / ``MANO_LEFT.pkl`` or
+        their folder).
 
     """
 
@@ -96,11 +102,30 @@ class SynthConfig:
         if not 0 <= self.max_distractors <= 3:
             raise ValueError(f'max_distractors must be 0-3, got {self.max_distractors}')
         kind, _, path = self.hand_model.partition(':')
-        if self.hand_model != 'procedural' and not (kind == 'gltf' and path):
-            raise ValueError(f"hand_model must be 'procedural' or 'gltf:PATH', got "
-                             f'{self.hand_model!r}')
-        if kind == 'gltf':
-            resolve_hand_file(path)  # a bad path fails here, not in a worker
+        if self.hand_model != 'procedural' and not (kind in RIG_RESOLVERS and path):
+            raise ValueError(f"hand_model must be 'procedural', 'gltf:PATH' or 'mano:PATH', "
+                             f'got {self.hand_model!r}')
+        if kind in RIG_RESOLVERS:
+            RIG_RESOLVERS[kind](path)  # a bad path fails here, not in a worker
+
+
+def load_hand_rig(hand_model: str) -> HandRig | None:
+    """
+    The rig a ``SynthConfig.hand_model`` names (cached by its loader), None for procedural.
+
+    Raises
+    ------
+    ValueError
+        On an unknown kind or a bad path (and as the kind's loader).
+
+    """
+    if hand_model == 'procedural':
+        return None
+    kind, _, path = hand_model.partition(':')
+    if kind not in RIG_LOADERS or not path:
+        raise ValueError(f"hand_model must be 'procedural', 'gltf:PATH' or 'mano:PATH', got "
+                         f'{hand_model!r}')
+    return RIG_LOADERS[kind](path)
 
 
 @dataclass(frozen=True, eq=False)
@@ -273,8 +298,7 @@ def generate_frame(seed: int, split: str, index: int,
                    config: SynthConfig = SynthConfig()) -> SynthFrame:
     """Generate frame ``index`` of ``split`` (see module docstring)."""
     rng = frame_rng(seed, split, index)
-    rig = (None if config.hand_model == 'procedural'
-           else load_rig(config.hand_model.partition(':')[2]))
+    rig = load_hand_rig(config.hand_model)
     hand_shape, shape, object_mesh_local, grasp, hand = _grasped_object(rng, config, rig)
     hand_mesh_local = hand.mesh
 
@@ -389,7 +413,8 @@ def generate_frame(seed: int, split: str, index: int,
         'visible_pixels': visible,
     }
     if rig is not None:
-        meta.update(hand_model=f'gltf:{rig.name}', forearm=bool(forearm), sleeve=sleeve)
+        meta.update(hand_model=f'{config.hand_model.partition(":")[0]}:{rig.name}',
+                    forearm=bool(forearm), sleeve=sleeve)
     return SynthFrame(RgbdFrame(result.color, depth, camera), result.depth, result.mask,
                       hand_cam, object_cam, samples, meta)
 

@@ -560,9 +560,14 @@ class HandRig:
     mirrored: bool = False
 
     @classmethod
-    def from_skin(cls, skin: GltfSkin, textures: tuple = ()) -> HandRig:
+    def from_skin(cls, skin: GltfSkin, textures: tuple = (),
+                  side: str | None = None) -> HandRig:
         """
         Map a skinned glTF hand onto the package's right hand.
+
+        ``side`` ('right' or 'left') says which hand the skin is; by default it is told
+        from the way the fingers curl at bind pose, which needs a rig that is not flat
+        (MANO's template is, and its files say their side).
 
         Raises
         ------
@@ -597,8 +602,12 @@ class HandRig:
         z = np.cross(x, y)
         ends = np.array([positions[tip_joints[f]] if tip_joints[f] >= 0
                          else positions[chains[f, 2]] for f in range(5)])
-        curl = float(((ends - positions[chains[:, 0]]) @ z).sum())
-        mirrored = curl < 0
+        if side is None:
+            mirrored = float(((ends - positions[chains[:, 0]]) @ z).sum()) < 0
+        elif side in ('right', 'left'):
+            mirrored = side == 'left'
+        else:
+            raise ValueError(f"side must be 'right', 'left' or None, got {side!r}")
         # A left hand goes to its mirror image through the xz plane, a right one: the
         # palm's side becomes +z and the little finger stays at +y (an improper map).
         rotation = np.stack([x, y, -z if mirrored else z])
