@@ -14,6 +14,12 @@ folder has:
 
 And the time of ``detect`` (detection and lifting) per frame, by image size.
 ``c2f-sdf bench-detector`` runs it; ``c2f-sdf eval-real`` scores the whole pipeline.
+
+``benchmark_synthetic`` (``--synth DIR``) measures the same detector on a synthetic folder
+(``c2f-sdf synth``), whose every frame has one hand with known joints and side: how
+realistic the rendered hands look to a real detector (the share it finds: a detected hand
+whose box centre lies in the box of the ground-truth 2D joints), and how often the side
+it reports is right.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import argparse
 from collections import Counter
 from collections.abc import Callable
 import json
+import math
 import os
 import pathlib
 import statistics
@@ -32,6 +39,7 @@ import numpy as np
 import trimesh
 
 from c2f_sdf_ros.data.frame_folder import FrameFolder
+from c2f_sdf_ros.data.synth_folder import SynthFolder
 from c2f_sdf_ros.detect import make_detector
 from c2f_sdf_ros.detect.hands import DetectedHand, HandDetector
 from c2f_sdf_ros.eval.real import FolderLabels
@@ -139,6 +147,83 @@ def benchmark_folder(folder: str | os.PathLike, detector: HandDetector, *,
     return stats
 
 
+def benchmark_synthetic(folder: str | os.PathLike, detector: HandDetector, *,
+                        min_in_view: float = 0.75, warmup: int = 1,
+                        out: Callable[[str], None] = print) -> dict:
+    """
+    Run ``detector`` on every frame of a synthetic folder; print and return the numbers.
+
+    Parameters
+    ----------
+    folder : path
+        A folder written by ``c2f-sdf synth`` (``meta/<id>.json`` with ``joints_2d`` and
+        ``hand_side``).
+    detector : HandDetector
+        The detector to measure.
+    min_in_view : float
+        Frames with at least this share of the 21 joints inside the image are also
+        counted apart (a hand cut by the image border is hard for any detector).
+    warmup : int
+        Frames run once before timing.
+    out : callable
+        Where the lines go.
+
+    Returns
+    -------
+    dict
+        ``frames``, ``found``, ``in_view`` / ``found_in_view`` (frames with at least
+        ``min_in_view`` of the joints in the image, and those found), ``side_correct`` /
+        ``side_unknown`` (among found hands), ``extra`` (detected hands outside the
+        ground-truth box), ``sides`` (ground-truth side -> Counter of reported sides),
+        ``ms`` (per-frame times).
+
+    Raises
+    ------
+    ValueError
+        If ``min_in_view`` is outside [0, 1] or the folder is not a synthetic one.
+
+    """
+    if not 0.0 <= min_in_view <= 1.0:
+        raise ValueError(f'min_in_view must be in [0, 1], got {min_in_view}')
+    frames = SynthFolder(folder)
+    for index in range(min(warmup, len(frames))):
+        frame = frames.read(index)
+        detector.detect(frame.color, frame.depth, frame.camera)
+    stats = {'frames': len(frames), 'found': 0, 'in_view': 0, 'found_in_view': 0,
+             'side_correct': 0, 'side_unknown': 0, 'extra': 0,
+             'sides': {'left': Counter(), 'right': Counter()}, 'ms': []}
+    for index in range(len(frames)):
+        frame = frames.read(index)
+        joints = np.asarray(frames.meta(index)['joints_2d'], float)
+        width, height = frame.camera.size
+        box = (*joints.min(axis=0), *joints.max(axis=0))
+        in_view = np.mean((joints[:, 0] >= 0) & (joints[:, 0] < width)
+                          & (joints[:, 1] >= 0) & (joints[:, 1] < height)) >= min_in_view
+        start = time.perf_counter()
+        hands = detector.detect(frame.color, frame.depth, frame.camera)
+        stats['ms'].append(1000.0 * (time.perf_counter() - start))
+        matched = [h for h in hands if _centre_in(h, box)]
+        stats['extra'] += len(hands) - len(matched)
+        stats['in_view'] += bool(in_view)
+        if matched:
+            stats['found'] += 1
+            stats['found_in_view'] += bool(in_view)
+            side = matched[0].side
+            stats['sides'][frame.side][side] += 1
+            stats['side_correct'] += side == frame.side
+            stats['side_unknown'] += side == 'unknown'
+    ms, found = stats['ms'], stats['found']
+    out(f'{frames.root.name} ({len(frames)} synthetic frames): found {found}/{len(frames)} '
+        f'({100.0 * found / max(len(frames), 1):.0f} %); with >= {100 * min_in_view:.0f} % '
+        f'of the joints in view {stats["found_in_view"]}/{stats["in_view"]}; hands '
+        f'outside the ground-truth box: {stats["extra"]}')
+    out(f'  side right on {stats["side_correct"]}/{found} found hands (unknown '
+        f'{stats["side_unknown"]}); reported for left hands {dict(stats["sides"]["left"])}, '
+        f'right hands {dict(stats["sides"]["right"])}; detect+lift median '
+        f'{statistics.median(ms) if ms else math.nan:.1f} ms')
+    return stats
+
+
 def benchmark_detector(real_root: str | os.PathLike, detector: HandDetector | None = None, *,
                        folders: tuple[str, ...] | None = None,
                        detector_options: dict | None = None,
@@ -205,9 +290,17 @@ def main(argv: list[str] | None = None) -> int:
                    help='folder of real frame folders (default: ../shared/real)')
     p.add_argument('--folders', default='', help='comma-separated folder names (default: '
                    + ', '.join(DEFAULT_FOLDERS) + ' where present)')
+    p.add_argument('--synth', action='append', default=[], metavar='DIR',
+                   help='measure on this synthetic folder (c2f-sdf synth) instead of real '
+                   'frames: share of hands found, side accuracy (repeatable)')
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     folders = tuple(f for f in args.folders.split(',') if f) or None
     try:
+        if args.synth:
+            with make_detector('mediapipe') as detector:
+                for folder in args.synth:
+                    benchmark_synthetic(folder, detector)
+            return 0
         benchmark_detector(args.root, folders=folders)
     except (FileNotFoundError, ValueError, ImportError) as error:
         print(f'c2f-sdf bench-detector: error: {error}', file=sys.stderr)
