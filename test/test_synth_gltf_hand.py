@@ -1,7 +1,6 @@
 """The rigged glTF hand model of the synthetic generator (``--hand-model gltf:PATH``)."""
 
 import base64
-import filecmp
 import json
 import pathlib
 import struct
@@ -11,7 +10,7 @@ import pytest
 import trimesh
 
 from c2f_sdf_ros.data.synth import hand
-from c2f_sdf_ros.data.synth.generate import SynthConfig, generate
+from c2f_sdf_ros.data.synth.generate import SynthConfig
 from c2f_sdf_ros.data.synth.gltf_hand import (
     HandRig,
     SkinSdf,
@@ -28,6 +27,7 @@ from c2f_sdf_ros.data.synth.render import (
     render,
 )
 from c2f_sdf_ros.geometry.mesh import surface_distance
+from helpers.synth_frames import check_skinned_frame, generate_reproducibly
 
 # The rigged hands live beside the repository (docs: ../shared/assets/hands/README.md);
 # tests that need them skip where they are absent.
@@ -310,28 +310,13 @@ def test_bad_hand_models_are_rejected(tmp_path):
 @needs_assets
 def test_two_gltf_frames_are_valid_and_reproducible(tmp_path):
     config = SynthConfig(hand_model=f'gltf:{GODOT}', max_distractors=1)
-    first, second = tmp_path / 'a', tmp_path / 'b'
-    assert generate(first, 2, seed=4, split='test', config=config) == ['000000', '000001']
-    generate(second, 2, seed=4, split='test', config=config, workers=2)
-    files = sorted(p.relative_to(first) for p in first.rglob('*') if p.is_file())
-    assert files == sorted(p.relative_to(second) for p in second.rglob('*') if p.is_file())
-    _, mismatch, errors = filecmp.cmpfiles(first, second, [str(f) for f in files],
-                                           shallow=False)
-    assert mismatch == [] and errors == []
-    info = json.loads((first / 'info.json').read_text())
+    info = generate_reproducibly(config, tmp_path, seed=4)
     assert info['hand_model'] == f'gltf:{GODOT}'
     for frame_id in info['frames']:
-        meta = json.loads((first / 'meta' / f'{frame_id}.json').read_text())
+        meta = check_skinned_frame(tmp_path / 'a', frame_id)
         assert meta['hand_model'] == 'gltf:hand_r.gltf'
         assert isinstance(meta['forearm'], bool) and isinstance(meta['sleeve'], bool)
-        mesh = trimesh.load(first / 'mesh' / f'{frame_id}_hand.ply', process=False)
-        assert mesh.is_watertight
-        samples = np.load(first / 'sdf' / f'{frame_id}.npy')
-        np.testing.assert_allclose(samples[:, 3], SkinSdf(mesh)(samples[:, :3]), atol=1e-5)
+        samples = np.load(tmp_path / 'a' / 'sdf' / f'{frame_id}.npy')
         inside = (samples[:1000, 3] < 0).mean()
         assert 0.3 < inside < 0.7
-        joints = np.array(meta['joints_3d'])
-        # The joints are inside or on the skin (the fingertips one radius inside).
-        assert (SkinSdf(mesh)(joints[1:]) < 0.002).all()
         assert meta['penetration_mm'] <= 5.0 and meta['min_gap_mm'] <= 3.0
-        assert meta['visible_pixels']['hand'] > 0

@@ -1,17 +1,14 @@
 """MANO model files as the synthetic generator's hand (``--hand-model mano:PATH``)."""
 
-import filecmp
-import json
 import pathlib
 
 import numpy as np
 import pytest
-import trimesh
 
 from c2f_sdf_ros.data.mano import load_mano_pickle
 from c2f_sdf_ros.data.synth import hand
-from c2f_sdf_ros.data.synth.generate import SynthConfig, generate, load_hand_rig
-from c2f_sdf_ros.data.synth.gltf_hand import HandRig, SkinSdf, load_rig
+from c2f_sdf_ros.data.synth.generate import SynthConfig, load_hand_rig
+from c2f_sdf_ros.data.synth.gltf_hand import HandRig, load_rig
 from c2f_sdf_ros.data.synth.mano_hand import (
     INFLUENCES,
     RIG_JOINT_NAMES,
@@ -24,6 +21,7 @@ from helpers.mano_fixture import (
     hand_shaped_mano_fixture,
     write_mano_fixture,
 )
+from helpers.synth_frames import check_skinned_frame, generate_reproducibly
 
 HANDS = pathlib.Path(__file__).resolve().parents[2] / 'shared' / 'assets' / 'hands'
 GODOT = HANDS / 'godot_xr_tools'
@@ -118,22 +116,8 @@ def test_a_hand_shaped_mano_file_rigs_like_its_source_and_poses(hand_mano, side)
 @needs_assets
 def test_mano_frames_are_valid_and_reproducible(hand_mano, tmp_path):
     config = SynthConfig(hand_model=f'mano:{hand_mano}', max_distractors=1)
-    first, second = tmp_path / 'a', tmp_path / 'b'
-    assert generate(first, 2, seed=6, split='test', config=config) == ['000000', '000001']
-    generate(second, 2, seed=6, split='test', config=config, workers=2)
-    files = sorted(p.relative_to(first) for p in first.rglob('*') if p.is_file())
-    assert files == sorted(p.relative_to(second) for p in second.rglob('*') if p.is_file())
-    _, mismatch, errors = filecmp.cmpfiles(first, second, [str(f) for f in files],
-                                           shallow=False)
-    assert mismatch == [] and errors == []
-    info = json.loads((first / 'info.json').read_text())
+    info = generate_reproducibly(config, tmp_path, seed=6)
     assert info['hand_model'] == f'mano:{hand_mano}'
     for frame_id in info['frames']:
-        meta = json.loads((first / 'meta' / f'{frame_id}.json').read_text())
+        meta = check_skinned_frame(tmp_path / 'a', frame_id)
         assert meta['hand_model'] == 'mano:MANO_RIGHT.pkl'
-        mesh = trimesh.load(first / 'mesh' / f'{frame_id}_hand.ply', process=False)
-        assert mesh.is_watertight
-        samples = np.load(first / 'sdf' / f'{frame_id}.npy')
-        np.testing.assert_allclose(samples[:, 3], SkinSdf(mesh)(samples[:, :3]), atol=1e-5)
-        assert (SkinSdf(mesh)(np.array(meta['joints_3d'])[1:]) < 0.002).all()
-        assert meta['visible_pixels']['hand'] > 0
