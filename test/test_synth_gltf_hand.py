@@ -27,17 +27,14 @@ from c2f_sdf_ros.data.synth.render import (
     render,
 )
 from c2f_sdf_ros.geometry.mesh import surface_distance
-from helpers.synth_frames import check_skinned_frame, generate_reproducibly
-
-# The rigged hands live beside the repository (docs: ../shared/assets/hands/README.md);
-# tests that need them skip where they are absent.
-HANDS = pathlib.Path(__file__).resolve().parents[2] / 'shared' / 'assets' / 'hands'
-GODOT = HANDS / 'godot_xr_tools'
-WEBXR = HANDS / 'webxr_generic'
-needs_assets = pytest.mark.skipif(not (GODOT / 'hand_r.gltf').is_file()
-                                  or not (WEBXR / 'right.glb').is_file(),
-                                  reason='rigged hand assets not found at ../shared/assets/hands')
-
+from helpers.synth_frames import (
+    GODOT,
+    HANDS,
+    WEBXR,
+    check_skinned_frame,
+    generate_reproducibly,
+    needs_assets,
+)
 
 # A tiny skinned glTF written here: a tetrahedron on two joints, positions interleaved
 # with normals (a byteStride), to test the reader without the assets.

@@ -1,6 +1,5 @@
 """MANO model files as the synthetic generator's hand (``--hand-model mano:PATH``)."""
 
-import pathlib
 
 import numpy as np
 import pytest
@@ -21,12 +20,12 @@ from helpers.mano_fixture import (
     hand_shaped_mano_fixture,
     write_mano_fixture,
 )
-from helpers.synth_frames import check_skinned_frame, generate_reproducibly
-
-HANDS = pathlib.Path(__file__).resolve().parents[2] / 'shared' / 'assets' / 'hands'
-GODOT = HANDS / 'godot_xr_tools'
-needs_assets = pytest.mark.skipif(not (GODOT / 'hand_r.gltf').is_file(),
-                                  reason='rigged hand assets not found at ../shared/assets/hands')
+from helpers.synth_frames import (
+    GODOT,
+    check_skinned_frame,
+    generate_reproducibly,
+    needs_assets,
+)
 
 
 @pytest.fixture(scope='module')

@@ -1,14 +1,24 @@
-"""Synthetic folders for tests: generated twice, to check they are byte-reproducible."""
+"""Synthetic folders for tests: the rigged hand assets, reproducible generation, checks."""
 
 import filecmp
 import json
 import pathlib
 
 import numpy as np
+import pytest
 import trimesh
 
 from c2f_sdf_ros.data.synth.generate import SynthConfig, generate
 from c2f_sdf_ros.data.synth.gltf_hand import SkinSdf
+
+# The rigged hands live beside the repository (../shared/assets/hands/README.md); tests
+# that need them skip where they are absent.
+HANDS = pathlib.Path(__file__).resolve().parents[3] / 'shared' / 'assets' / 'hands'
+GODOT = HANDS / 'godot_xr_tools'
+WEBXR = HANDS / 'webxr_generic'
+needs_assets = pytest.mark.skipif(not (GODOT / 'hand_r.gltf').is_file()
+                                  or not (WEBXR / 'right.glb').is_file(),
+                                  reason='rigged hand assets not found at ../shared/assets/hands')
 
 
 def generate_reproducibly(config: SynthConfig, root: pathlib.Path, seed: int,
