@@ -243,13 +243,29 @@ def test_one_training_step_lowers_the_loss_on_a_fixed_batch():
     assert losses[1] < losses[0]
 
 
-def test_clamped_l1_clamps_both_sides():
+def test_clamped_l1_is_deepsdfs_within_the_clamp_and_keeps_a_gradient_beyond_it():
     from c2f_sdf_ros.train.losses import clamped_l1
 
-    prediction = torch.tensor([0.5, 0.01, -0.2])
-    target = torch.tensor([0.06, 0.02, -0.01])
-    # clamp 0.05: |0.05-0.05| + |0.01-0.02| + |-0.05+0.01| = 0 + 0.01 + 0.04
-    torch.testing.assert_close(clamped_l1(prediction, target, 0.05), torch.tensor(0.05 / 3))
+    prediction = torch.tensor([0.5, 0.01, -0.2, 0.3], requires_grad=True)
+    target = torch.tensor([0.06, 0.02, -0.01, -0.2])
+    # clamp 0.05: beyond on the target's side: 0; inside: |0.01 - 0.02|; beyond, target
+    # inside: |-0.2 + 0.01| (DeepSDF: |-0.05 + 0.01|, flat); opposite sides: |0.3 + 0.05|.
+    loss = clamped_l1(prediction, target, 0.05)
+    torch.testing.assert_close(loss, torch.tensor((0.01 + 0.19 + 0.35) / 4))
+    loss.backward()
+    assert prediction.grad[0] == 0.0      # further out than an outside target: no penalty
+    assert (prediction.grad[1:] != 0).all()
+    # Within the clamp it is DeepSDF's |clamp(p) - clamp(t)|.
+    generator = torch.Generator().manual_seed(0)
+    inside = (torch.rand(256, generator=generator) - 0.5) * 0.099
+    targets = (torch.rand(256, generator=generator) - 0.5) * 0.4
+    reference = (inside.clamp(-0.05, 0.05) - targets.clamp(-0.05, 0.05)).abs().mean()
+    torch.testing.assert_close(clamped_l1(inside, targets, 0.05), reference)
+    # A decoder stuck beyond +clamp everywhere is pulled back by the targets near the surface
+    # (DeepSDF's loss gives it no gradient at all).
+    stuck = torch.full((256,), 0.3, requires_grad=True)
+    clamped_l1(stuck, targets, 0.05).backward()
+    assert stuck.grad[targets.abs() < 0.05].gt(0).all()
 
 
 def test_shipped_weights_load_and_record_how_they_were_made():

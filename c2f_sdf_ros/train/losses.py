@@ -26,8 +26,22 @@ class LossWeights:
 
 
 def clamped_l1(prediction: torch.Tensor, target: torch.Tensor, clamp: float) -> torch.Tensor:
-    """Mean |clamp(prediction) - clamp(target)| (DeepSDF's loss), over all elements."""
-    return (prediction.clamp(-clamp, clamp) - target.clamp(-clamp, clamp)).abs().mean()
+    """
+    DeepSDF's clamped L1, without its dead zone: mean |p - clamp(target)| over all elements.
+
+    ``p`` is ``clamp(prediction)`` where the target lies beyond the clamp on the side the
+    prediction does (no penalty for predicting further out there, as DeepSDF's
+    ``|clamp(prediction) - clamp(target)|``), and the prediction itself elsewhere. The value
+    is DeepSDF's wherever the prediction lies within the clamp. It differs where the
+    prediction lies beyond the clamp and the target does not: DeepSDF's loss is flat there
+    (the clamp passes no gradient), so a decoder whose output has drifted past the clamp
+    everywhere never comes back. From scratch, with most targets beyond +clamp, the best
+    constant is +clamp: three of the four SDF decoders of the runs of 2026-11-28 settled
+    there within 40 steps and stayed, at a constant loss (docs/model.md, "Training").
+    """
+    bound = target.clamp(-clamp, clamp)
+    beyond = (target.abs() >= clamp) & (prediction * target > 0) & (prediction.abs() >= clamp)
+    return (torch.where(beyond, bound, prediction) - bound).abs().mean()
 
 
 def c2f_sdf_loss(outputs: dict, targets: dict, weights: LossWeights = LossWeights()
