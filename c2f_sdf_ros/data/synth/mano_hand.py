@@ -7,8 +7,8 @@ with named joints (``gltf_hand.GltfSkin``). A MANO model file (read safely by
 its template at the mean shape, its 16 joints (regressed from the template) with
 translation-only bind frames, as MANO's own skinning has, and its linear blend skinning
 weights. ``mano_skin`` converts it, keeping each vertex's four strongest joint influences
-(``HandRig`` skins with four, as glTF does; MANO's fifth and later weights sum to under
-a few percent). MANO has no texture: the generator shades it with the skin tones it
+renormalised (``HandRig`` skins with four, as glTF does; a vertex's further weights, if
+any, are dropped). MANO has no texture: the generator shades it with the skin tones it
 gives untextured hands. A left-hand file is mirrored into a right hand by ``HandRig``
 as a left glTF hand is.
 
