@@ -235,3 +235,21 @@ def test_the_protocols_pipelines():
     # Deployable: the node's settings, at the evaluation's resolution.
     assert deployable == dataclasses.replace(node.config, resolution=32)
     assert pipelines['paper'].model is node.model           # one copy of the weights
+
+
+def test_model_labels_tell_every_weights_path_apart():
+    from c2f_sdf_ros.eval.cli import model_labels
+
+    assert model_labels(['runs/a/last'], ['full']) == ['full']
+    assert model_labels(['runs/a/last', 'runs/b/last'], ['full', 'pixel_rgb']) == \
+        ['full', 'pixel_rgb']
+    assert model_labels(['runs/a/last', 'runs/a/best'], ['full', 'full']) == \
+        ['full (last)', 'full (best)']
+    # Two runs' last checkpoints: the stem alone would merge their rows into one.
+    assert model_labels(['runs/r2/last', 'runs/r3/last'], ['full', 'full']) == \
+        ['full (r2/last)', 'full (r3/last)']
+    assert model_labels(['x/r/last', 'y/r/last'], ['full', 'full']) == \
+        ['full (x/r/last)', 'full (y/r/last)']
+    assert model_labels(['w', 'w'], ['full', 'full']) == ['full (w) #1', 'full (w) #2']
+    with pytest.raises(ValueError, match='2 paths but 1 variants'):
+        model_labels(['a', 'b'], ['full'])

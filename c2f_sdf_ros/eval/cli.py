@@ -67,12 +67,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _labels(paths: list[str], variants: list[str]) -> list[str]:
-    labels = list(variants)
-    if len(set(labels)) < len(labels):
-        labels = [f'{v} ({pathlib.Path(p).stem})'
-                  for p, v in zip(paths, variants, strict=True)]
-    return labels
+def model_labels(paths: list[str], variants: list[str]) -> list[str]:
+    """
+    One distinct table label per weights path (rows of equal labels would be merged).
+
+    Its variant, with as much of its path as tells it from the others: ``full``;
+    ``full (last)``, ``full (best)``; ``full (r2/last)``, ``full (r3/last)``; the whole
+    path, or a position, when nothing shorter does.
+
+    Raises
+    ------
+    ValueError
+        If ``paths`` and ``variants`` differ in length.
+
+    """
+    if len(paths) != len(variants):
+        raise ValueError(f'{len(paths)} paths but {len(variants)} variants')
+    candidates = [
+        list(variants),
+        [f'{v} ({pathlib.Path(p).stem})' for p, v in zip(paths, variants, strict=True)],
+        [f'{v} ({pathlib.Path(p).parent.name}/{pathlib.Path(p).stem})'
+         for p, v in zip(paths, variants, strict=True)],
+        [f'{v} ({p})' for p, v in zip(paths, variants, strict=True)],
+    ]
+    for labels in candidates:
+        if len(set(labels)) == len(labels):
+            return labels
+    return [f'{label} #{i + 1}' for i, label in enumerate(candidates[-1])]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f'c2f-sdf eval: error: {error}', file=sys.stderr)
         return 2
     count = len(folder) if args.frames == 0 else min(args.frames, len(folder))
-    labels = _labels(args.weights, [p[protocols[0]].model.config.variant for p in pipelines])
+    labels = model_labels(args.weights, [p[protocols[0]].model.config.variant for p in pipelines])
     out = pathlib.Path(args.out) if args.out else None
     if out:
         out.mkdir(parents=True, exist_ok=True)
