@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from c2f_sdf_ros.data.frame_folder import read_frame
+from c2f_sdf_ros.data.frame_folder import RgbdFrame, read_frame
 from c2f_sdf_ros.data.labelled import LabelledFrame
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
 
@@ -58,13 +58,18 @@ class SynthFolder:
         return tuple(trimesh.load(path, force='mesh', process=False)
                      for path in self.mesh_paths(index))
 
-    def read(self, index: int) -> LabelledFrame:
-        """Load frame ``index``."""
-        frame_id = self.ids[index]
+    def rgbd(self, index: int) -> tuple[RgbdFrame, dict]:
+        """Frame ``index``'s images (intrinsics from its meta) and its meta, read once."""
         meta = self.meta(index)
         cam = meta['camera']
         camera = CameraIntrinsics.from_matrix(np.array(cam['K']), cam['width'], cam['height'])
-        frame = read_frame(self.root, frame_id, camera)
+        return read_frame(self.root, self.ids[index], camera), meta
+
+    def read(self, index: int) -> LabelledFrame:
+        """Load frame ``index``."""
+        frame_id = self.ids[index]
+        frame, meta = self.rgbd(index)
+        camera = frame.camera
         return LabelledFrame(
             frame_id, frame.color, frame.depth, camera, np.array(meta['hand_root'], float),
             np.array(meta['joints_3d'], float), np.array(meta['camera_T_object'])[:3, 3],

@@ -187,14 +187,15 @@ def benchmark_synthetic(folder: str | os.PathLike, detector: HandDetector, *,
         raise ValueError(f'min_in_view must be in [0, 1], got {min_in_view}')
     frames = SynthFolder(folder)
     for index in range(min(warmup, len(frames))):
-        frame = frames.read(index)
+        frame, _ = frames.rgbd(index)
         detector.detect(frame.color, frame.depth, frame.camera)
     stats = {'frames': len(frames), 'found': 0, 'in_view': 0, 'found_in_view': 0,
              'side_correct': 0, 'side_unknown': 0, 'extra': 0,
              'sides': {'left': Counter(), 'right': Counter()}, 'ms': []}
     for index in range(len(frames)):
-        frame = frames.read(index)
-        joints = np.asarray(frames.meta(index)['joints_2d'], float)
+        frame, meta = frames.rgbd(index)
+        joints = np.asarray(meta['joints_2d'], float)
+        side = meta['hand_side']
         width, height = frame.camera.size
         box = (*joints.min(axis=0), *joints.max(axis=0))
         in_view = np.mean((joints[:, 0] >= 0) & (joints[:, 0] < width)
@@ -208,10 +209,10 @@ def benchmark_synthetic(folder: str | os.PathLike, detector: HandDetector, *,
         if matched:
             stats['found'] += 1
             stats['found_in_view'] += bool(in_view)
-            side = matched[0].side
-            stats['sides'][frame.side][side] += 1
-            stats['side_correct'] += side == frame.side
-            stats['side_unknown'] += side == 'unknown'
+            reported = matched[0].side
+            stats['sides'][side][reported] += 1
+            stats['side_correct'] += reported == side
+            stats['side_unknown'] += reported == 'unknown'
     ms, found = stats['ms'], stats['found']
     out(f'{frames.root.name} ({len(frames)} synthetic frames): found {found}/{len(frames)} '
         f'({100.0 * found / max(len(frames), 1):.0f} %); with >= {100 * min_in_view:.0f} % '
