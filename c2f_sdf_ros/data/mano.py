@@ -44,6 +44,7 @@ __all__ = [
     'ManoParameters',
     'axis_angle_to_matrix',
     'load_mano_pickle',
+    'side_from_file_name',
 ]
 
 NUM_MANO_JOINTS = 16
@@ -209,6 +210,14 @@ def _parents_from_kintree(kintree: np.ndarray) -> np.ndarray:
     return parents
 
 
+def side_from_file_name(path: str | Path) -> str | None:
+    """'right' or 'left' when a model file's name says exactly one of them, else None."""
+    lowered = Path(path).name.lower()
+    if ('right' in lowered) == ('left' in lowered):
+        return None
+    return 'right' if 'right' in lowered else 'left'
+
+
 def load_mano_pickle(path: str | Path, side: str | None = None) -> ManoParameters:
     """
     Load an official MANO model file (``MANO_RIGHT.pkl`` / ``MANO_LEFT.pkl``) safely.
@@ -252,11 +261,10 @@ def load_mano_pickle(path: str | Path, side: str | None = None) -> ManoParameter
         raise FileNotFoundError(f'MANO model file not found: {path} (download MANO_RIGHT.pkl'
                                 ' / MANO_LEFT.pkl from mano.is.tue.mpg.de)')
     if side is None:
-        lowered = path.name.lower()
-        if ('right' in lowered) == ('left' in lowered):
+        side = side_from_file_name(path)
+        if side is None:
             raise ValueError(f"cannot tell the hand side from the file name {path.name!r}: "
                              "pass side='right' or side='left'")
-        side = 'right' if 'right' in lowered else 'left'
     if side not in ('right', 'left'):
         raise ValueError(f"side must be 'right' or 'left', got {side!r}")
     data = load_restricted(path, ManoUnpickler, 'MANO model file')

@@ -24,11 +24,16 @@ import pathlib
 
 import numpy as np
 
-from c2f_sdf_ros.data.mano import MANO_JOINT_NAMES, ManoParameters, load_mano_pickle
+from c2f_sdf_ros.data.mano import (
+    MANO_JOINT_NAMES,
+    ManoParameters,
+    load_mano_pickle,
+    side_from_file_name,
+)
 from c2f_sdf_ros.data.synth.gltf_hand import GltfSkin, HandRig
 
-__all__ = ['INFLUENCES', 'MODEL_FILES', 'RIG_JOINT_NAMES', 'load_mano_rig', 'mano_side',
-           'mano_skin', 'resolve_mano_file']
+__all__ = ['INFLUENCES', 'MODEL_FILES', 'RIG_JOINT_NAMES', 'load_mano_rig', 'mano_skin',
+           'resolve_mano_file']
 
 # The official file names, in the order a folder is searched.
 MODEL_FILES = ('MANO_RIGHT.pkl', 'MANO_LEFT.pkl')
@@ -117,18 +122,10 @@ def resolve_mano_file(path) -> pathlib.Path:
                          'download them from mano.is.tue.mpg.de)')
     if not path.is_file():
         raise ValueError(f'no MANO model file or folder at {path}')
-    if mano_side(path) is None:
+    if side_from_file_name(path) is None:
         raise ValueError(f'cannot tell the hand side from the file name {path.name!r}: '
                          'name it MANO_RIGHT.pkl or MANO_LEFT.pkl')
     return path
-
-
-def mano_side(path: str | pathlib.Path) -> str | None:
-    """'right' or 'left' when the file name says exactly one of them, else None."""
-    lowered = pathlib.Path(path).name.lower()
-    if ('right' in lowered) == ('left' in lowered):
-        return None
-    return 'right' if 'right' in lowered else 'left'
 
 
 @functools.lru_cache(maxsize=4)
@@ -145,5 +142,5 @@ def load_mano_rig(path) -> HandRig:
 
     """
     file = resolve_mano_file(path)
-    side = mano_side(file)
-    return HandRig.from_skin(mano_skin(load_mano_pickle(file, side), file), side=side)
+    params = load_mano_pickle(file)
+    return HandRig.from_skin(mano_skin(params, file), side=params.side)
