@@ -54,9 +54,8 @@ SKIN_TONES = np.array([[0.96, 0.80, 0.69], [0.91, 0.72, 0.60], [0.82, 0.62, 0.49
                        [0.67, 0.48, 0.36], [0.50, 0.35, 0.25], [0.34, 0.24, 0.17]])
 # zlib level of the written PNGs: fast, files ~20 % larger than the default level.
 PNG_COMPRESS_LEVEL = 1
-# Rigged hand models by 'kind:PATH' kind: what checks a PATH, and what loads its rig.
-RIG_RESOLVERS = {'gltf': resolve_hand_file, 'mano': resolve_mano_file}
-RIG_LOADERS = {'gltf': load_rig, 'mano': load_mano_rig}
+# Rigged hand models by their 'kind:PATH' kind: what checks a PATH, and what loads its rig.
+RIG_KINDS = {'gltf': (resolve_hand_file, load_rig), 'mano': (resolve_mano_file, load_mano_rig)}
 _MIN_VISIBLE = {'hand': 0.003, 'object': 0.001}  # fraction of image pixels
 
 
@@ -101,12 +100,26 @@ class SynthConfig:
             raise ValueError(f'voxel must be in [0.0005, 0.01] m, got {self.voxel}')
         if not 0 <= self.max_distractors <= 3:
             raise ValueError(f'max_distractors must be 0-3, got {self.max_distractors}')
-        kind, _, path = self.hand_model.partition(':')
-        if self.hand_model != 'procedural' and not (kind in RIG_RESOLVERS and path):
-            raise ValueError(f"hand_model must be 'procedural', 'gltf:PATH' or 'mano:PATH', "
-                             f'got {self.hand_model!r}')
-        if kind in RIG_RESOLVERS:
-            RIG_RESOLVERS[kind](path)  # a bad path fails here, not in a worker
+        if self.hand_model != 'procedural':
+            kind, path = rig_kind(self.hand_model)
+            RIG_KINDS[kind][0](path)  # a bad path fails here, not in a worker
+
+
+def rig_kind(hand_model: str) -> tuple[str, str]:
+    """
+    The kind (a ``RIG_KINDS`` key) and PATH of a rigged ``SynthConfig.hand_model``.
+
+    Raises
+    ------
+    ValueError
+        Unless ``hand_model`` is 'gltf:PATH' or 'mano:PATH' with a PATH.
+
+    """
+    kind, _, path = hand_model.partition(':')
+    if kind not in RIG_KINDS or not path:
+        raise ValueError(f"hand_model must be 'procedural', 'gltf:PATH' or 'mano:PATH', got "
+                         f'{hand_model!r}')
+    return kind, path
 
 
 def load_hand_rig(hand_model: str) -> HandRig | None:
@@ -116,16 +129,13 @@ def load_hand_rig(hand_model: str) -> HandRig | None:
     Raises
     ------
     ValueError
-        On an unknown kind or a bad path (and as the kind's loader).
+        As ``rig_kind`` and the kind's loader.
 
     """
     if hand_model == 'procedural':
         return None
-    kind, _, path = hand_model.partition(':')
-    if kind not in RIG_LOADERS or not path:
-        raise ValueError(f"hand_model must be 'procedural', 'gltf:PATH' or 'mano:PATH', got "
-                         f'{hand_model!r}')
-    return RIG_LOADERS[kind](path)
+    kind, path = rig_kind(hand_model)
+    return RIG_KINDS[kind][1](path)
 
 
 @dataclass(frozen=True, eq=False)
@@ -413,7 +423,7 @@ def generate_frame(seed: int, split: str, index: int,
         'visible_pixels': visible,
     }
     if rig is not None:
-        meta.update(hand_model=f'{config.hand_model.partition(":")[0]}:{rig.name}',
+        meta.update(hand_model=f'{rig_kind(config.hand_model)[0]}:{rig.name}',
                     forearm=bool(forearm), sleeve=sleeve)
     return SynthFrame(RgbdFrame(result.color, depth, camera), result.depth, result.mask,
                       hand_cam, object_cam, samples, meta)
