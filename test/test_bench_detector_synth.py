@@ -7,7 +7,13 @@ from c2f_sdf_ros.data.synth.generate import generate
 from c2f_sdf_ros.data.synth_folder import SynthFolder
 from c2f_sdf_ros.detect import flip_side
 from c2f_sdf_ros.detect.hands import DetectedHand
-from c2f_sdf_ros.eval.bench_detector import benchmark_synthetic, main
+from c2f_sdf_ros.eval.bench_detector import (
+    VIEWS,
+    benchmark_synthetic,
+    main,
+    view_of,
+    visible_share,
+)
 
 FRAMES = 2
 
@@ -47,6 +53,31 @@ def test_a_detector_that_reports_the_truth_finds_every_hand_with_its_side(folder
     assert sum(sum(c.values()) for c in stats['sides'].values()) == FRAMES
     assert f'found {FRAMES}/{FRAMES} (100 %)' in lines[0]
     assert f'side right on {FRAMES}/{FRAMES}' in lines[1]
+    # Every frame falls in one view and one visibility class, all of them found.
+    assert sum(total for _, total in stats['views'].values()) == FRAMES
+    assert sum(total for _, total in stats['visible'].values()) == FRAMES
+    for found, total in (*stats['views'].values(), *stats['visible'].values()):
+        assert found == total
+    assert lines[2].startswith('  found by view: palm on')
+
+
+def test_views_and_visible_share_of_the_hand(folder):
+    assert [view_of(c) for c in (0.9, 0.2, -0.2, -0.9, float('nan'))] == \
+        ['palm', 'edge', 'edge', 'back', 'edge']
+    assert set(VIEWS) == {'palm', 'edge', 'back'}
+    with pytest.raises(ValueError):
+        view_of(0.0, threshold=1.0)
+    synth = SynthFolder(folder)
+    frame, meta = synth.rgbd(0)
+    hand = synth.meshes(0)[0]
+    share = visible_share(meta, hand, frame.camera)
+    assert 0.0 < share <= 1.0
+    alone = meta['visible_pixels']['hand'] / share
+    half = {'visible_pixels': {'hand': alone / 2}}
+    assert visible_share(half, hand, frame.camera) == pytest.approx(0.5, abs=0.01)
+    assert np.isnan(visible_share({}, hand, frame.camera))
+    hidden = hand.copy().apply_translation((0.0, 0.0, -5.0))  # behind the camera
+    assert np.isnan(visible_share(meta, hidden, frame.camera))
 
 
 def test_wrong_sides_and_hands_elsewhere_are_counted(folder):
@@ -66,5 +97,7 @@ def test_wrong_sides_and_hands_elsewhere_are_counted(folder):
 def test_bad_arguments_are_refused(folder, tmp_path, capsys):
     with pytest.raises(ValueError, match='min_in_view'):
         benchmark_synthetic(folder, TruthDetector(folder), min_in_view=1.5)
+    with pytest.raises(ValueError, match='min_visible'):
+        benchmark_synthetic(folder, TruthDetector(folder), min_visible=-0.1)
     assert main(['--synth', str(tmp_path / 'missing')]) == 2
     assert 'error' in capsys.readouterr().err

@@ -27,7 +27,7 @@ from c2f_sdf_ros.detect import (
     make_detector,
     side_from_joints,
 )
-from c2f_sdf_ros.detect.handedness import palm_flexion
+from c2f_sdf_ros.detect.handedness import palm_facing, palm_flexion
 from c2f_sdf_ros.detect.hands import PARENTS, box_iou, check_frame, dedupe, same_hand
 from c2f_sdf_ros.detect.lifting import landmark_depths
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
@@ -303,6 +303,26 @@ def test_side_from_joints_unknown_for_flat_or_degenerate_hands():
     assert side_from_joints(hand, np.zeros(21)) == ('unknown', 0.0)
     with pytest.raises(ValueError):
         side_from_joints(hand, -np.ones(21))
+
+
+def test_palm_facing_tells_palm_back_and_edge_views_of_either_hand():
+    centre = (0.05, 0.02, 0.6)
+    edge_on = rotation([0, 1, 0], np.pi / 2)  # about the fingers' axis: palm faces +x
+    for side in ('right', 'left'):
+        hand = hand_skeleton(side, flex=0.4)
+        assert palm_facing(place(hand, PALM_TO_CAMERA, centre), side) > 0.9
+        assert palm_facing(place(hand, np.eye(3), centre), side) < -0.9
+        assert abs(palm_facing(place(hand, edge_on, centre), side)) < 0.2
+        # The same joints called the other side face the other way.
+        other = 'left' if side == 'right' else 'right'
+        assert palm_facing(place(hand, PALM_TO_CAMERA, centre), other) < -0.9
+    line = np.zeros((21, 3))
+    line[:, 1] = np.linspace(0, 0.2, 21)
+    assert np.isnan(palm_facing(line + (0, 0, 0.5), 'right'))
+    for joints, side in ((np.zeros((20, 3)), 'right'), (np.full((21, 3), np.nan), 'right'),
+                         (hand_skeleton(), 'unknown')):
+        with pytest.raises(ValueError):
+            palm_facing(joints, side)
 
 
 def test_side_of_lifted_joints_from_a_mirrored_image(scene):

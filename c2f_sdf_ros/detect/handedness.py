@@ -81,6 +81,51 @@ def palm_flexion(joints3d: np.ndarray, weights: np.ndarray | None = None) -> flo
     return float(np.sum(w * offsets) / w.sum())
 
 
+def palm_facing(joints3d: np.ndarray, side: str) -> float:
+    """
+    How squarely the palm faces the camera: cosine of palm normal and line of sight.
+
+    Parameters
+    ----------
+    joints3d : (21, 3) array
+        Joints in the camera optical frame (the camera at the origin), project order.
+    side : str
+        The hand's true side, ``'right'`` or ``'left'`` (it decides which way the palm
+        normal points, see the module doc).
+
+    Returns
+    -------
+    float
+        In [-1, 1]: 1 when the palm faces the camera, -1 when the back of the hand does,
+        about 0 seen edge on; NaN when the palm is degenerate (collinear MCPs) or lies at
+        the camera's centre.
+
+    Raises
+    ------
+    ValueError
+        On a wrong shape, a non-finite joint or a side that is not 'right' or 'left'.
+
+    """
+    joints = np.asarray(joints3d, dtype=np.float64)
+    if joints.shape != (NUM_JOINTS, 3):
+        raise ValueError(f'joints3d must have shape (21, 3), got {joints.shape}')
+    if not np.all(np.isfinite(joints)):
+        raise ValueError('joints3d must be finite')
+    if side not in (SIDE_RIGHT, SIDE_LEFT):
+        raise ValueError(f"side must be 'right' or 'left', got {side!r}")
+    wrist = joints[0]
+    normal = np.cross(joints[5] - wrist, joints[17] - wrist)
+    if side == SIDE_LEFT:
+        normal = -normal
+    palm_centre = joints[[0, 5, 9, 13, 17]].mean(axis=0)
+    norm = float(np.linalg.norm(normal))
+    distance = float(np.linalg.norm(palm_centre))
+    palm_size = float(np.linalg.norm(joints[9] - wrist))
+    if palm_size <= 0 or norm <= 1e-3 * palm_size ** 2 or distance <= 0:
+        return math.nan
+    return float(np.clip(normal @ -palm_centre / (norm * distance), -1.0, 1.0))
+
+
 def side_from_joints(joints3d: np.ndarray, weights: np.ndarray | None = None, *,
                      flexion_scale: float = 0.15,
                      min_confidence: float = 0.2) -> tuple[str, float]:

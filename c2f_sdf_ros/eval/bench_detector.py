@@ -19,7 +19,9 @@ And the time of ``detect`` (detection and lifting) per frame, by image size.
 (``c2f-sdf synth``), whose every frame has one hand with known joints and side: how
 realistic the rendered hands look to a real detector (the share it finds: a detected hand
 whose box centre lies in the box of the ground-truth 2D joints), and how often the side
-it reports is right.
+it reports is right. It breaks the share found down by what makes a hand hard to see:
+which way the palm faces the camera (``palm_facing``: palm, edge or back on) and how much
+of the hand the rest of the scene hides (visible pixels against the hand rendered alone).
 """
 
 from __future__ import annotations
@@ -41,11 +43,17 @@ import trimesh
 from c2f_sdf_ros.data.frame_folder import FrameFolder
 from c2f_sdf_ros.data.synth_folder import SynthFolder
 from c2f_sdf_ros.detect import make_detector
+from c2f_sdf_ros.detect.handedness import palm_facing
 from c2f_sdf_ros.detect.hands import DetectedHand, HandDetector
 from c2f_sdf_ros.eval.real import FolderLabels
+from c2f_sdf_ros.geometry.render import render_meshes
 
 DEFAULT_FOLDERS = ('cerd_kitchen_pour', 'irvl_fetch_whiteboard_eraser', 'irvl_fetch_pick_plush')
 DEFAULT_ROOT = pathlib.Path(__file__).resolve().parents[3] / 'shared' / 'real'
+# How a synthetic hand is seen: palm on (cosine of palm normal and line of sight above
+# VIEW_COSINE), back on (below -VIEW_COSINE), or edge on.
+VIEWS = ('palm', 'edge', 'back')
+VIEW_COSINE = 0.5
 
 
 def _centre_in(hand: DetectedHand, box) -> bool:
@@ -147,9 +155,45 @@ def benchmark_folder(folder: str | os.PathLike, detector: HandDetector, *,
     return stats
 
 
+def view_of(cosine: float, threshold: float = VIEW_COSINE) -> str:
+    """
+    ``VIEWS`` entry of a ``palm_facing`` cosine: 'palm', 'edge' or 'back' (NaN: 'edge').
+
+    Raises
+    ------
+    ValueError
+        If ``threshold`` is outside [0, 1).
+
+    """
+    if not 0.0 <= threshold < 1.0:
+        raise ValueError(f'threshold must be in [0, 1), got {threshold}')
+    if cosine > threshold:
+        return 'palm'
+    return 'back' if cosine < -threshold else 'edge'
+
+
+def visible_share(meta: dict, hand: trimesh.Trimesh, camera) -> float:
+    """
+    Share of the hand's pixels the frame shows, in [0, 1].
+
+    ``meta['visible_pixels']['hand']`` (what the generator's render showed of the hand)
+    over the pixels of ``hand`` (camera frame) rendered alone with ``camera``; NaN when
+    the meta has no count or the hand covers no pixel.
+    """
+    visible = meta.get('visible_pixels', {}).get('hand')
+    alone = int((render_meshes([hand], camera).index == 0).sum())
+    if visible is None or alone == 0:
+        return math.nan
+    return min(float(visible) / alone, 1.0)
+
+
+def _share(found: int, total: int) -> str:
+    return f'{found}/{total}' + (f' ({100.0 * found / total:.0f} %)' if total else '')
+
+
 def benchmark_synthetic(folder: str | os.PathLike, detector: HandDetector, *,
-                        min_in_view: float = 0.75, warmup: int = 1,
-                        out: Callable[[str], None] = print) -> dict:
+                        min_in_view: float = 0.75, min_visible: float = 0.5,
+                        warmup: int = 1, out: Callable[[str], None] = print) -> dict:
     """
     Run ``detector`` on every frame of a synthetic folder; print and return the numbers.
 
@@ -163,6 +207,8 @@ def benchmark_synthetic(folder: str | os.PathLike, detector: HandDetector, *,
     min_in_view : float
         Frames with at least this share of the 21 joints inside the image are also
         counted apart (a hand cut by the image border is hard for any detector).
+    min_visible : float
+        Frames are also split by whether at least this share of the hand is visible.
     warmup : int
         Frames run once before timing.
     out : callable
@@ -175,25 +221,35 @@ def benchmark_synthetic(folder: str | os.PathLike, detector: HandDetector, *,
         ``min_in_view`` of the joints in the image, and those found), ``side_correct`` /
         ``side_unknown`` (among found hands), ``extra`` (detected hands outside the
         ground-truth box), ``sides`` (ground-truth side -> Counter of reported sides),
-        ``ms`` (per-frame times).
+        ``views`` (``VIEWS`` entry -> [found, frames]), ``visible`` ('at_least' /
+        'below' ``min_visible`` -> [found, frames]; frames without a visible-pixel count
+        in neither), ``ms`` (per-frame times).
 
     Raises
     ------
     ValueError
-        If ``min_in_view`` is outside [0, 1] or the folder is not a synthetic one.
+        If ``min_in_view`` or ``min_visible`` is outside [0, 1] or the folder is not a
+        synthetic one.
 
     """
-    if not 0.0 <= min_in_view <= 1.0:
-        raise ValueError(f'min_in_view must be in [0, 1], got {min_in_view}')
+    for name, value in (('min_in_view', min_in_view), ('min_visible', min_visible)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f'{name} must be in [0, 1], got {value}')
     frames = SynthFolder(folder)
     for index in range(min(warmup, len(frames))):
         frame, _ = frames.rgbd(index)
         detector.detect(frame.color, frame.depth, frame.camera)
     stats = {'frames': len(frames), 'found': 0, 'in_view': 0, 'found_in_view': 0,
              'side_correct': 0, 'side_unknown': 0, 'extra': 0,
-             'sides': {'left': Counter(), 'right': Counter()}, 'ms': []}
+             'sides': {'left': Counter(), 'right': Counter()},
+             'views': {view: [0, 0] for view in VIEWS},
+             'visible': {'at_least': [0, 0], 'below': [0, 0]}, 'ms': []}
     for index in range(len(frames)):
         frame, meta = frames.rgbd(index)
+        view = view_of(palm_facing(meta['joints_3d'], meta['hand_side']))
+        share = visible_share(meta, frames.meshes(index)[0], frame.camera)
+        visibility = None if math.isnan(share) else \
+            ('at_least' if share >= min_visible else 'below')
         joints = np.asarray(meta['joints_2d'], float)
         side = meta['hand_side']
         width, height = frame.camera.size
@@ -206,6 +262,12 @@ def benchmark_synthetic(folder: str | os.PathLike, detector: HandDetector, *,
         matched = [h for h in hands if _centre_in(h, box)]
         stats['extra'] += len(hands) - len(matched)
         stats['in_view'] += bool(in_view)
+        counts = [stats['views'][view]]
+        if visibility:
+            counts.append(stats['visible'][visibility])
+        for count in counts:
+            count[0] += bool(matched)
+            count[1] += 1
         if matched:
             stats['found'] += 1
             stats['found_in_view'] += bool(in_view)
@@ -222,6 +284,10 @@ def benchmark_synthetic(folder: str | os.PathLike, detector: HandDetector, *,
         f'{stats["side_unknown"]}); reported for left hands {dict(stats["sides"]["left"])}, '
         f'right hands {dict(stats["sides"]["right"])}; detect+lift median '
         f'{statistics.median(ms) if ms else math.nan:.1f} ms')
+    views, visible = stats['views'], stats['visible']
+    out('  found by view: ' + ', '.join(f'{view} on {_share(*views[view])}' for view in VIEWS)
+        + f'; by visible share of the hand: >= {100 * min_visible:.0f} % '
+        f'{_share(*visible["at_least"])}, below {_share(*visible["below"])}')
     return stats
 
 
