@@ -285,6 +285,15 @@ def test_train_cli_with_mirroring_dense_joints_and_a_larger_crop(tmp_path):
     with pytest.raises(ValueError, match='model config differs'):
         Trainer(dataclasses.replace(tuned, model=dataclasses.replace(
             config.model, joint_head='mlp')), progress=False)
+    # ...or the crop's side (no weight depends on it), but resuming may not.
+    finer = dataclasses.replace(tuned, model=dataclasses.replace(
+        config.model, image_size=2 * config.model.image_size))
+    trainer = Trainer(finer, progress=False)
+    assert all(torch.equal(value, model.state_dict()[key])
+               for key, value in trainer.model.state_dict().items())
+    with pytest.raises(ValueError, match='different model config'):
+        Trainer(dataclasses.replace(finer, out_dir=str(tmp_path), init_weights=''),
+                resume=True, progress=False)
 
 
 def test_epoch_stream_is_the_per_epoch_shuffles_back_to_back():

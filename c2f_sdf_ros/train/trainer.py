@@ -200,6 +200,17 @@ def same_weights(a: ModelConfig, b: ModelConfig) -> bool:
     return replace(a, decoder_dropout=b.decoder_dropout) == b
 
 
+def can_start_from(a: ModelConfig, b: ModelConfig) -> bool:
+    """
+    Whether a run of config ``b`` can start from weights of config ``a``.
+
+    As ``same_weights``, and the input crop's side may differ too: no weight's shape
+    depends on it (the convolutions slide, the pixel-aligned features are sampled), so
+    weights trained on small crops are a start for a finer crop.
+    """
+    return same_weights(replace(a, image_size=b.image_size), b)
+
+
 def learning_rate(config: TrainConfig, step: int) -> float:
     """Linear warm-up then cosine decay."""
     if step < config.warmup_steps:
@@ -362,7 +373,7 @@ class Trainer:
 
     def _initialise(self, path: str) -> None:
         model, info = load_model(path, str(self.device))
-        if not same_weights(model.config, self.config.model):
+        if not can_start_from(model.config, self.config.model):
             raise ValueError(f'cannot start from {path}: its model config differs '
                              f'({model.config} vs {self.config.model})')
         self.model.load_state_dict(model.state_dict())
