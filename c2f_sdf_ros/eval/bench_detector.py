@@ -46,6 +46,7 @@ from c2f_sdf_ros.detect import make_detector
 from c2f_sdf_ros.detect.handedness import palm_facing
 from c2f_sdf_ros.detect.hands import DetectedHand, HandDetector
 from c2f_sdf_ros.eval.real import FolderLabels
+from c2f_sdf_ros.geometry.camera import CameraIntrinsics
 from c2f_sdf_ros.geometry.render import render_meshes
 
 DEFAULT_FOLDERS = ('cerd_kitchen_pour', 'irvl_fetch_whiteboard_eraser', 'irvl_fetch_pick_plush')
@@ -159,6 +160,8 @@ def view_of(cosine: float, threshold: float = VIEW_COSINE) -> str:
     """
     ``VIEWS`` entry of a ``palm_facing`` cosine: 'palm', 'edge' or 'back' (NaN: 'edge').
 
+    Palm on above ``threshold``, back on below ``-threshold``, edge on between.
+
     Raises
     ------
     ValueError
@@ -172,7 +175,7 @@ def view_of(cosine: float, threshold: float = VIEW_COSINE) -> str:
     return 'back' if cosine < -threshold else 'edge'
 
 
-def visible_share(meta: dict, hand: trimesh.Trimesh, camera) -> float:
+def visible_share(meta: dict, hand: trimesh.Trimesh, camera: CameraIntrinsics) -> float:
     """
     Share of the hand's pixels the frame shows, in [0, 1].
 
@@ -246,12 +249,12 @@ def benchmark_synthetic(folder: str | os.PathLike, detector: HandDetector, *,
              'visible': {'at_least': [0, 0], 'below': [0, 0]}, 'ms': []}
     for index in range(len(frames)):
         frame, meta = frames.rgbd(index)
-        view = view_of(palm_facing(meta['joints_3d'], meta['hand_side']))
+        joints = np.asarray(meta['joints_2d'], float)
+        side = meta['hand_side']
+        view = view_of(palm_facing(meta['joints_3d'], side))
         share = visible_share(meta, frames.meshes(index)[0], frame.camera)
         visibility = None if math.isnan(share) else \
             ('at_least' if share >= min_visible else 'below')
-        joints = np.asarray(meta['joints_2d'], float)
-        side = meta['hand_side']
         width, height = frame.camera.size
         box = (*joints.min(axis=0), *joints.max(axis=0))
         in_view = np.mean((joints[:, 0] >= 0) & (joints[:, 0] < width)
