@@ -29,6 +29,28 @@ from c2f_sdf_ros.detect.hands import NUM_JOINTS, SIDE_LEFT, SIDE_RIGHT, SIDE_UNK
 FLEXION_JOINTS = (2, 3, 4, 6, 7, 8, 10, 11, 12, 14, 15, 16, 18, 19, 20)
 
 
+def _palm(joints3d: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """
+    Checked joints, the unit palm normal and the palm length (wrist to middle MCP).
+
+    The normal is ``(index_MCP - wrist) x (little_MCP - wrist)`` normalised, None when the
+    MCPs are collinear (|n| small against the palm's own size leaves it undefined).
+    ValueError on a wrong shape or a non-finite joint.
+    """
+    joints = np.asarray(joints3d, dtype=np.float64)
+    if joints.shape != (NUM_JOINTS, 3):
+        raise ValueError(f'joints3d must have shape (21, 3), got {joints.shape}')
+    if not np.all(np.isfinite(joints)):
+        raise ValueError('joints3d must be finite')
+    wrist = joints[0]
+    palm_length = float(np.linalg.norm(joints[9] - wrist))
+    normal = np.cross(joints[5] - wrist, joints[17] - wrist)
+    norm = float(np.linalg.norm(normal))
+    if palm_length <= 0 or norm <= 1e-3 * palm_length ** 2:
+        return joints, None, palm_length
+    return joints, normal / norm, palm_length
+
+
 def palm_flexion(joints3d: np.ndarray, weights: np.ndarray | None = None) -> float:
     """
     Mean offset of the distal joints along the palm normal, in palm lengths.
@@ -54,11 +76,7 @@ def palm_flexion(joints3d: np.ndarray, weights: np.ndarray | None = None) -> flo
         On a wrong shape, a non-finite joint or a negative weight.
 
     """
-    joints = np.asarray(joints3d, dtype=np.float64)
-    if joints.shape != (NUM_JOINTS, 3):
-        raise ValueError(f'joints3d must have shape (21, 3), got {joints.shape}')
-    if not np.all(np.isfinite(joints)):
-        raise ValueError('joints3d must be finite')
+    joints, normal, palm_length = _palm(joints3d)
     if weights is None:
         w = np.ones(len(FLEXION_JOINTS))
     else:
@@ -68,14 +86,9 @@ def palm_flexion(joints3d: np.ndarray, weights: np.ndarray | None = None) -> flo
         if not np.all(np.isfinite(weights)) or np.any(weights < 0):
             raise ValueError('weights must be finite and non-negative')
         w = weights[list(FLEXION_JOINTS)]
-    wrist = joints[0]
-    palm_length = float(np.linalg.norm(joints[9] - wrist))
-    normal = np.cross(joints[5] - wrist, joints[17] - wrist)
-    norm = float(np.linalg.norm(normal))
-    # Collinear MCPs (|n| small against the palm's own size) leave the normal undefined.
-    if palm_length <= 0 or norm <= 1e-3 * palm_length ** 2 or w.sum() <= 0:
+    if normal is None or w.sum() <= 0:
         return math.nan
-    offsets = (joints[list(FLEXION_JOINTS)] - wrist) @ (normal / norm) / palm_length
+    offsets = (joints[list(FLEXION_JOINTS)] - joints[0]) @ normal / palm_length
     # Bounded influence: one joint lifted onto the wrong surface cannot decide alone.
     offsets = np.clip(offsets, -1.0, 1.0)
     return float(np.sum(w * offsets) / w.sum())
@@ -106,24 +119,16 @@ def palm_facing(joints3d: np.ndarray, side: str) -> float:
         On a wrong shape, a non-finite joint or a side that is not 'right' or 'left'.
 
     """
-    joints = np.asarray(joints3d, dtype=np.float64)
-    if joints.shape != (NUM_JOINTS, 3):
-        raise ValueError(f'joints3d must have shape (21, 3), got {joints.shape}')
-    if not np.all(np.isfinite(joints)):
-        raise ValueError('joints3d must be finite')
+    joints, normal, _ = _palm(joints3d)
     if side not in (SIDE_RIGHT, SIDE_LEFT):
         raise ValueError(f"side must be 'right' or 'left', got {side!r}")
-    wrist = joints[0]
-    normal = np.cross(joints[5] - wrist, joints[17] - wrist)
+    palm_centre = joints[[0, 5, 9, 13, 17]].mean(axis=0)
+    distance = float(np.linalg.norm(palm_centre))
+    if normal is None or distance <= 0:
+        return math.nan
     if side == SIDE_LEFT:
         normal = -normal
-    palm_centre = joints[[0, 5, 9, 13, 17]].mean(axis=0)
-    norm = float(np.linalg.norm(normal))
-    distance = float(np.linalg.norm(palm_centre))
-    palm_size = float(np.linalg.norm(joints[9] - wrist))
-    if palm_size <= 0 or norm <= 1e-3 * palm_size ** 2 or distance <= 0:
-        return math.nan
-    return float(np.clip(normal @ -palm_centre / (norm * distance), -1.0, 1.0))
+    return float(np.clip(normal @ -palm_centre / distance, -1.0, 1.0))
 
 
 def side_from_joints(joints3d: np.ndarray, weights: np.ndarray | None = None, *,

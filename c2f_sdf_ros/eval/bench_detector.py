@@ -184,10 +184,10 @@ def visible_share(meta: dict, hand: trimesh.Trimesh, camera: CameraIntrinsics) -
     the meta has no count or the hand covers no pixel.
     """
     visible = meta.get('visible_pixels', {}).get('hand')
-    alone = int((render_meshes([hand], camera).index == 0).sum())
-    if visible is None or alone == 0:
+    if visible is None:
         return math.nan
-    return min(float(visible) / alone, 1.0)
+    alone = int((render_meshes([hand], camera).index == 0).sum())
+    return min(float(visible) / alone, 1.0) if alone else math.nan
 
 
 def _share(found: int, total: int) -> str:
@@ -252,7 +252,9 @@ def benchmark_synthetic(folder: str | os.PathLike, detector: HandDetector, *,
         joints = np.asarray(meta['joints_2d'], float)
         side = meta['hand_side']
         view = view_of(palm_facing(meta['joints_3d'], side))
-        share = visible_share(meta, frames.meshes(index)[0], frame.camera)
+        # The hand's mesh only (SynthFolder.meshes would also read the object's).
+        hand = trimesh.load(frames.mesh_paths(index)[0], force='mesh', process=False)
+        share = visible_share(meta, hand, frame.camera)
         visibility = None if math.isnan(share) else \
             ('at_least' if share >= min_visible else 'below')
         width, height = frame.camera.size
