@@ -366,3 +366,9 @@ def test_weights_trained_with_outside_joints_take_the_detectors_at_any_depth(tmp
                                               np.random.default_rng(0))
     np.testing.assert_allclose(results['guided'].joints, detected, atol=1e-5)
     assert np.abs(results['v1'].joints - detected).max() > 0.005
+
+
+@pytest.mark.parametrize('shift', [0.0, -0.1, 1.5, float('nan')])
+def test_object_max_shift_must_be_a_sane_distance(shift):
+    with pytest.raises(ValueError, match='object_max_shift'):
+        ReconstructorConfig(object_max_shift=shift)

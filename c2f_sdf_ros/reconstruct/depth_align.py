@@ -14,6 +14,7 @@ object, the background) and are left out.
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 import trimesh
 
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
@@ -21,7 +22,8 @@ from c2f_sdf_ros.geometry.render import render_meshes
 
 
 def depth_offset(mesh: trimesh.Trimesh, depth: np.ndarray, camera: CameraIntrinsics,
-                 max_gap: float = 0.04, min_pixels: int = 30) -> float:
+                 max_gap: float = 0.04, min_pixels: int = 30,
+                 mask: np.ndarray | None = None) -> float:
     """
     Median (rendered - observed) depth (m) over the pixels where ``mesh`` is seen.
 
@@ -37,6 +39,9 @@ def depth_offset(mesh: trimesh.Trimesh, depth: np.ndarray, camera: CameraIntrins
         Pixels whose difference exceeds this (m) are other surfaces and are ignored.
     min_pixels : int
         Fewer agreeing pixels than this: no estimate (0.0).
+    mask : (H, W) bool array, optional
+        Compare only these pixels (e.g. where the observed surface is known to be the
+        mesh's object), which allows a larger ``max_gap``.
 
     Returns
     -------
@@ -48,6 +53,8 @@ def depth_offset(mesh: trimesh.Trimesh, depth: np.ndarray, camera: CameraIntrins
                          f'{camera.height}x{camera.width}')
     if max_gap <= 0 or min_pixels < 1:
         raise ValueError('max_gap must be > 0 and min_pixels >= 1')
+    if mask is not None and np.shape(mask) != depth.shape:
+        raise ValueError(f'mask {np.shape(mask)} does not match depth {depth.shape}')
     vertices = np.asarray(mesh.vertices, float)
     pixels = camera.project(vertices[vertices[:, 2] > 1e-3])
     if len(pixels) == 0:
@@ -63,6 +70,8 @@ def depth_offset(mesh: trimesh.Trimesh, depth: np.ndarray, camera: CameraIntrins
     view = render_meshes([mesh], window)
     observed = depth[v0:v1, u0:u1]
     both = (view.index == 0) & (observed > 0)
+    if mask is not None:
+        both &= np.asarray(mask, bool)[v0:v1, u0:u1]
     gap = view.depth[both] - observed[both]
     gap = gap[np.abs(gap) < max_gap]
     if len(gap) < min_pixels:
@@ -80,3 +89,25 @@ def ray_shift(points: np.ndarray, offset_z: float) -> np.ndarray:
     if centre[2] <= 0:
         raise ValueError('the points must lie in front of the camera')
     return offset_z * centre / centre[2]
+
+
+def points_mask(points: np.ndarray, camera: CameraIntrinsics, grow: int = 0) -> np.ndarray:
+    """
+    (H, W) bool image of the pixels that ``points`` (N, 3, camera frame) project to.
+
+    ``grow`` dilates it by that many pixels (points sampled every k-th pixel need about
+    k // 2 to cover their area). Points behind the camera or outside the image are left out.
+    """
+    points = np.asarray(points, float).reshape(-1, 3)
+    if grow < 0:
+        raise ValueError(f'grow must be >= 0, got {grow}')
+    mask = np.zeros((camera.height, camera.width), bool)
+    points = points[points[:, 2] > 1e-3]
+    if len(points):
+        uv = np.round(camera.project(points)).astype(int)
+        inside = (uv[:, 0] >= 0) & (uv[:, 0] < camera.width) & (uv[:, 1] >= 0) \
+            & (uv[:, 1] < camera.height)
+        mask[uv[inside, 1], uv[inside, 0]] = True
+    if grow and mask.any():
+        mask = ndimage.binary_dilation(mask, iterations=grow)
+    return mask

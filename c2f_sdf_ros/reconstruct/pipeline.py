@@ -54,7 +54,7 @@ from c2f_sdf_ros.reconstruct.contacts import (  # noqa: F401
     find_contacts,
     lattice_cell,
 )
-from c2f_sdf_ros.reconstruct.depth_align import depth_offset, ray_shift
+from c2f_sdf_ros.reconstruct.depth_align import depth_offset, points_mask, ray_shift
 from c2f_sdf_ros.reconstruct.hand_finder import FinderConfig, HandFinder, HandSeed
 from c2f_sdf_ros.reconstruct.held_object import HeldObjectConfig, find_held_object
 from c2f_sdf_ros.reconstruct.meshing import (
@@ -128,6 +128,10 @@ class ReconstructorConfig:
     depth_align : bool
         Move each hand, then its object, along the viewing ray onto the depth measured on
         it (``reconstruct.depth_align``); the papers' protocol turns it off.
+    object_max_shift : float
+        With ``held_object`` on, the object is first moved along the ray onto its held
+        cluster's measured depth by up to this much (m); then by at most 4 cm onto any
+        surface it matches.
 
     """
 
@@ -144,6 +148,7 @@ class ReconstructorConfig:
     held_object: HeldObjectConfig | None = field(default_factory=HeldObjectConfig)
     guidance_min_depth: float | None = None
     depth_align: bool = True
+    object_max_shift: float = 0.15
 
     def __post_init__(self):
         if self.lattice not in LATTICES:
@@ -156,6 +161,9 @@ class ReconstructorConfig:
             raise ValueError(f'guidance_min_depth must be >= 0, got {self.guidance_min_depth}')
         if self.contact_distance < 0 or self.query_batch < 1:
             raise ValueError('contact_distance >= 0 and query_batch >= 1 required')
+        if not 0 < self.object_max_shift <= 1.0:
+            raise ValueError(f'object_max_shift must be in (0, 1] m, got '
+                             f'{self.object_max_shift}')
         if not 0 <= self.contact_cells <= 20:
             raise ValueError(f'contact_cells must be in [0, 20], got {self.contact_cells}')
 
@@ -473,13 +481,26 @@ class Reconstructor:
                 if mesh is not None:
                     mesh.apply_translation(shift)
         joints_cam = self._to_camera(joints, root)
+        held_points = None
         if config.held_object is not None and object_mesh is not None:
-            object_mesh = find_held_object(depth, camera, hand_mesh, joints_cam, object_mesh,
-                                           config.held_object).mesh
+            held = find_held_object(depth, camera, hand_mesh, joints_cam, object_mesh,
+                                    config.held_object)
+            object_mesh, held_points = held.mesh, held.points
         if config.depth_align and object_mesh is not None:
-            object_shift = ray_shift(object_mesh.vertices,
-                                     -depth_offset(object_mesh, depth, camera))
-            object_mesh.apply_translation(object_shift)
+            if held_points is not None and len(held_points):
+                # The model can put the object several centimetres off along the ray
+                # (behind the hand it holds), beyond what the fine step below accepts as
+                # the same surface. The held cluster is the object's measured surface, so
+                # first move the object onto it, compared only there.
+                on_cluster = points_mask(held_points, camera,
+                                         grow=config.held_object.stride // 2 + 1)
+                object_shift = ray_shift(object_mesh.vertices, -depth_offset(
+                    object_mesh, depth, camera, max_gap=config.object_max_shift,
+                    mask=on_cluster))
+                object_mesh.apply_translation(object_shift)
+            fine = ray_shift(object_mesh.vertices, -depth_offset(object_mesh, depth, camera))
+            object_mesh.apply_translation(fine)
+            object_shift = object_shift + fine
         lap('object')
         contacts = Contacts.empty()
         if hand_mesh is not None and object_mesh is not None:
