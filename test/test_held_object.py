@@ -70,3 +70,38 @@ def test_config_and_joints_are_validated():
     depth, hand, _ = scene()
     with pytest.raises(ValueError, match='joints'):
         find_held_object(depth, CAMERA, hand, np.zeros((5, 3)), hand)
+
+
+def hand_joints():
+    """Joints of the sphere 'hand' held upright: the wrist at its bottom, fingers above."""
+    joints = np.zeros((21, 3))
+    joints[0] = (0.0, 0.045, 0.0)
+    for finger, x in enumerate(np.linspace(-0.035, 0.035, 5)):
+        for k, y in enumerate((0.02, -0.01, -0.03, -0.045)):
+            joints[1 + 4 * finger + k] = (x, y, 0.0)
+    return HAND_CENTRE + joints
+
+
+def test_the_forearm_touching_at_the_wrist_is_not_a_held_object():
+    hand = trimesh.creation.icosphere(3, 0.04)
+    hand.apply_translation(HAND_CENTRE)
+    wall = box((0.0, 0.0, 1.1), (1.5, 1.5, 0.02))
+    # The forearm runs down from the wrist (2 cm gap: touching); it is larger than the
+    # held box on the fingers' side.
+    forearm = box(HAND_CENTRE + (0.0, 0.16, 0.0), (0.06, 0.2, 0.06))
+    held_box = box(HAND_CENTRE + (0.075, -0.02, 0.0), (0.07, 0.07, 0.07))
+    predicted = box(HAND_CENTRE + (0.0, 0.06, 0.0), (0.3, 0.3, 0.07), 4)
+    joints = hand_joints()
+    depth = render_meshes([hand, wall, forearm], CAMERA).depth.astype(np.float32)
+    alone = find_held_object(depth, CAMERA, hand, joints, predicted)
+    assert alone.mesh is None and alone.reason == 'nothing_touched'
+    # Every touched cluster counts when the rule is off (share 1): the forearm is taken.
+    off = find_held_object(depth, CAMERA, hand, joints, predicted,
+                           HeldObjectConfig(forearm_share=1.0))
+    assert off.mesh is not None and np.median(off.points[:, 1]) > HAND_CENTRE[1] + 0.06
+    depth = render_meshes([hand, wall, forearm, held_box], CAMERA).depth.astype(np.float32)
+    held = find_held_object(depth, CAMERA, hand, joints, predicted)
+    assert held.mesh is not None
+    assert np.all(np.abs(held.points[:, 0] - (HAND_CENTRE[0] + 0.075)) < 0.06)
+    with pytest.raises(ValueError, match='forearm_share'):
+        HeldObjectConfig(forearm_share=1.5)

@@ -5,7 +5,10 @@ The model predicts an object surface for every crop, held or not, and on real fr
 spills onto whatever stands next to the hand (a mug beside the bottle, the table). The
 depth image says which surfaces are there: around the hand, remove the supporting surface
 (the dominant plane, RANSAC) and the hand itself; what is left falls into clusters, and
-the cluster the hand touches is the held object. No such cluster: the hand holds nothing.
+the cluster the hand touches is the held object. A cluster that touches the hand only at
+the wrist is the forearm (or its sleeve), which touches every hand, not a held object:
+touched clusters are judged by where they touch, the fingers and palm or the wrist.
+No such cluster: the hand holds nothing.
 Otherwise the object mesh keeps only the triangles that project onto that cluster or onto
 the hand in front of it (a silhouette test), so surfaces lying on other things go.
 """
@@ -49,6 +52,9 @@ class HeldObjectConfig:
         A cluster this close (m) to the hand is touched (held).
     min_cluster_points : int
         Smaller clusters are noise.
+    forearm_share : float
+        A touched cluster more than this share of whose touching points are nearer the
+        wrist joint than any other joint is the forearm, not a held object.
     silhouette_margin : int
         Pixels the allowed silhouette (held cluster and hand) is grown by.
     min_faces : int
@@ -65,6 +71,7 @@ class HeldObjectConfig:
     cluster_voxel: float = 0.015
     touch_distance: float = 0.03
     min_cluster_points: int = 30
+    forearm_share: float = 0.5
     silhouette_margin: int = 6
     min_faces: int = 20
 
@@ -76,6 +83,8 @@ class HeldObjectConfig:
                 raise ValueError(f'{name} must be > 0, got {getattr(self, name)}')
         if self.stride < 1 or self.min_cluster_points < 1 or self.min_faces < 1:
             raise ValueError('stride, min_cluster_points and min_faces must be >= 1')
+        if not 0.0 <= self.forearm_share <= 1.0:
+            raise ValueError(f'forearm_share must be in [0, 1], got {self.forearm_share}')
         if not 0.0 <= self.min_plane_share <= 1.0 or self.silhouette_margin < 0:
             raise ValueError('min_plane_share in [0, 1] and silhouette_margin >= 0 required')
 
@@ -195,9 +204,16 @@ def find_held_object(depth: np.ndarray, camera: CameraIntrinsics,
         return HeldObject(None, empty, 'nothing_touched')
     labels = _clusters(points[rest], config.cluster_voxel)
     counts = np.bincount(labels)
+    touching = to_hand[rest] <= config.touch_distance
+    at_wrist = np.zeros(len(touching), bool)
+    if touching.any():
+        near_joint = np.linalg.norm(points[rest][touching][:, None] - joints[None], axis=2)
+        at_wrist[touching] = near_joint.argmin(axis=1) == 0
     touched = [label for label in np.unique(labels)
                if counts[label] >= config.min_cluster_points
-               and to_hand[rest][labels == label].min() <= config.touch_distance]
+               and touching[labels == label].any()
+               and at_wrist[labels == label].sum()
+               <= config.forearm_share * touching[labels == label].sum()]
     if not touched:
         return HeldObject(None, empty, 'nothing_touched')
     held = max(touched, key=lambda label: counts[label])
