@@ -71,7 +71,7 @@ class HeldObjectConfig:
     cluster_voxel: float = 0.015
     touch_distance: float = 0.03
     min_cluster_points: int = 30
-    forearm_share: float = 0.5
+    forearm_share: float = 2 / 3
     silhouette_margin: int = 6
     min_faces: int = 20
 
