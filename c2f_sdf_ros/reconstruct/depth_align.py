@@ -20,9 +20,12 @@ import trimesh
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
 from c2f_sdf_ros.geometry.render import render_meshes
 
+# Pixels farther than this (m) from the rendered surface are taken for other surfaces.
+FINE_MAX_GAP = 0.04
+
 
 def depth_offset(mesh: trimesh.Trimesh, depth: np.ndarray, camera: CameraIntrinsics,
-                 max_gap: float = 0.04, min_pixels: int = 30,
+                 max_gap: float = FINE_MAX_GAP, min_pixels: int = 30,
                  mask: np.ndarray | None = None) -> float:
     """
     Median (rendered - observed) depth (m) over the pixels where ``mesh`` is seen.
