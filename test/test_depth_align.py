@@ -6,7 +6,13 @@ import trimesh
 
 from c2f_sdf_ros.geometry.camera import CameraIntrinsics
 from c2f_sdf_ros.geometry.render import render_meshes
-from c2f_sdf_ros.reconstruct.depth_align import depth_offset, points_mask, ray_shift
+from c2f_sdf_ros.reconstruct.depth_align import (
+    depth_gaps,
+    depth_offset,
+    gap_offset,
+    points_mask,
+    ray_shift,
+)
 
 CAMERA = CameraIntrinsics(160, 120, 150.0, 155.0, 83.0, 57.0)
 
@@ -63,6 +69,14 @@ def test_a_mask_lets_a_far_offset_be_measured_on_the_object_alone():
         == pytest.approx(0.10, abs=0.01)
     with pytest.raises(ValueError, match='mask'):
         depth_offset(behind, observed, CAMERA, mask=mask[:10])
+    # One render's gaps give both offsets (what the pipeline does for an object).
+    gaps, pixels = depth_gaps(behind, observed, CAMERA)
+    assert len(gaps) == len(pixels) > 0
+    assert gap_offset(gaps) == depth_offset(behind, observed, CAMERA)
+    assert gap_offset(gaps[mask[pixels[:, 0], pixels[:, 1]]], 0.15) \
+        == pytest.approx(depth_offset(behind, observed, CAMERA, max_gap=0.15, mask=mask))
+    with pytest.raises(ValueError, match='max_gap'):
+        gap_offset(gaps, 0.0)
 
 
 def test_points_mask_marks_projected_pixels_and_skips_the_rest():

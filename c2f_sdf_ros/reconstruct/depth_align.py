@@ -24,6 +24,70 @@ from c2f_sdf_ros.geometry.render import render_meshes
 FINE_MAX_GAP = 0.04
 
 
+def depth_gaps(mesh: trimesh.Trimesh, depth: np.ndarray, camera: CameraIntrinsics
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Rendered - observed depth (m) at each pixel where ``mesh`` is seen and depth measured.
+
+    One render of the mesh (over the box it projects to), for as many offsets as are
+    asked of it (``gap_offset``).
+
+    Parameters
+    ----------
+    mesh : trimesh.Trimesh
+        A surface in the camera optical frame (m).
+    depth : (H, W) float
+        Observed depth (m), 0 where missing, aligned to ``camera``.
+    camera : CameraIntrinsics
+        Intrinsics of ``depth``.
+
+    Returns
+    -------
+    gaps : (K,) float64
+        Positive where the mesh lies behind the observed surface.
+    pixels : (K, 2) int
+        (row, column) of each gap in ``depth``.
+
+    """
+    if depth.shape != (camera.height, camera.width):
+        raise ValueError(f'depth {depth.shape} does not match the camera '
+                         f'{camera.height}x{camera.width}')
+    none = np.zeros(0), np.zeros((0, 2), int)
+    vertices = np.asarray(mesh.vertices, float)
+    projected = camera.project(vertices[vertices[:, 2] > 1e-3])
+    if len(projected) == 0:
+        return none
+    # Render only the box the mesh projects to (a few hundred pixels a side at most).
+    u0, v0 = np.clip(np.floor(projected.min(0)).astype(int) - 1, 0, None)
+    u1 = min(int(np.ceil(projected[:, 0].max())) + 2, camera.width)
+    v1 = min(int(np.ceil(projected[:, 1].max())) + 2, camera.height)
+    if u1 <= u0 or v1 <= v0:
+        return none
+    window = CameraIntrinsics(u1 - u0, v1 - v0, camera.fx, camera.fy, camera.cx - u0,
+                              camera.cy - v0)
+    view = render_meshes([mesh], window)
+    observed = depth[v0:v1, u0:u1]
+    rows, cols = np.nonzero((view.index == 0) & (observed > 0))
+    gaps = view.depth[rows, cols].astype(np.float64) - observed[rows, cols]
+    return gaps, np.stack([rows + v0, cols + u0], axis=1)
+
+
+def gap_offset(gaps: np.ndarray, max_gap: float = FINE_MAX_GAP,
+               min_pixels: int = 30) -> float:
+    """
+    Median of ``gaps`` within ``max_gap`` (m); 0.0 when fewer than ``min_pixels`` are.
+
+    Gaps beyond ``max_gap`` are other surfaces in front of or behind the mesh.
+    """
+    if max_gap <= 0 or min_pixels < 1:
+        raise ValueError('max_gap must be > 0 and min_pixels >= 1')
+    gaps = np.asarray(gaps, float)
+    gaps = gaps[np.abs(gaps) < max_gap]
+    if len(gaps) < min_pixels:
+        return 0.0
+    return float(np.median(gaps))
+
+
 def depth_offset(mesh: trimesh.Trimesh, depth: np.ndarray, camera: CameraIntrinsics,
                  max_gap: float = FINE_MAX_GAP, min_pixels: int = 30,
                  mask: np.ndarray | None = None) -> float:
@@ -51,35 +115,14 @@ def depth_offset(mesh: trimesh.Trimesh, depth: np.ndarray, camera: CameraIntrins
     float: positive when the mesh lies behind the observed surface.
 
     """
-    if depth.shape != (camera.height, camera.width):
-        raise ValueError(f'depth {depth.shape} does not match the camera '
-                         f'{camera.height}x{camera.width}')
     if max_gap <= 0 or min_pixels < 1:
         raise ValueError('max_gap must be > 0 and min_pixels >= 1')
     if mask is not None and np.shape(mask) != depth.shape:
         raise ValueError(f'mask {np.shape(mask)} does not match depth {depth.shape}')
-    vertices = np.asarray(mesh.vertices, float)
-    pixels = camera.project(vertices[vertices[:, 2] > 1e-3])
-    if len(pixels) == 0:
-        return 0.0
-    # Render only the box the mesh projects to (a few hundred pixels a side at most).
-    u0, v0 = np.clip(np.floor(pixels.min(0)).astype(int) - 1, 0, None)
-    u1 = min(int(np.ceil(pixels[:, 0].max())) + 2, camera.width)
-    v1 = min(int(np.ceil(pixels[:, 1].max())) + 2, camera.height)
-    if u1 <= u0 or v1 <= v0:
-        return 0.0
-    window = CameraIntrinsics(u1 - u0, v1 - v0, camera.fx, camera.fy, camera.cx - u0,
-                              camera.cy - v0)
-    view = render_meshes([mesh], window)
-    observed = depth[v0:v1, u0:u1]
-    both = (view.index == 0) & (observed > 0)
+    gaps, pixels = depth_gaps(mesh, depth, camera)
     if mask is not None:
-        both &= np.asarray(mask, bool)[v0:v1, u0:u1]
-    gap = view.depth[both] - observed[both]
-    gap = gap[np.abs(gap) < max_gap]
-    if len(gap) < min_pixels:
-        return 0.0
-    return float(np.median(gap))
+        gaps = gaps[np.asarray(mask, bool)[pixels[:, 0], pixels[:, 1]]]
+    return gap_offset(gaps, max_gap, min_pixels)
 
 
 def ray_shift(points: np.ndarray, offset_z: float) -> np.ndarray:
@@ -106,11 +149,20 @@ def points_mask(points: np.ndarray, camera: CameraIntrinsics, grow: int = 0) -> 
         raise ValueError(f'grow must be >= 0, got {grow}')
     mask = np.zeros((camera.height, camera.width), bool)
     points = points[points[:, 2] > 1e-3]
-    if len(points):
-        uv = np.round(camera.project(points)).astype(int)
-        inside = (uv[:, 0] >= 0) & (uv[:, 0] < camera.width) & (uv[:, 1] >= 0) \
-            & (uv[:, 1] < camera.height)
-        mask[uv[inside, 1], uv[inside, 0]] = True
-    if grow and mask.any():
-        mask = ndimage.binary_dilation(mask, iterations=grow)
+    if len(points) == 0:
+        return mask
+    uv = np.round(camera.project(points)).astype(int)
+    inside = (uv[:, 0] >= 0) & (uv[:, 0] < camera.width) & (uv[:, 1] >= 0) \
+        & (uv[:, 1] < camera.height)
+    uv = uv[inside]
+    if len(uv) == 0:
+        return mask
+    mask[uv[:, 1], uv[:, 0]] = True
+    if grow:
+        # Dilate only the points' box (padded by grow), not the whole image: this runs
+        # per hand per frame.
+        u0, v0 = np.maximum(uv.min(axis=0) - grow, 0)
+        u1 = min(int(uv[:, 0].max()) + grow + 1, camera.width)
+        v1 = min(int(uv[:, 1].max()) + grow + 1, camera.height)
+        mask[v0:v1, u0:u1] = ndimage.binary_dilation(mask[v0:v1, u0:u1], iterations=grow)
     return mask

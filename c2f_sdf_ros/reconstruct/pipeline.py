@@ -57,7 +57,9 @@ from c2f_sdf_ros.reconstruct.contacts import (  # noqa: F401
 )
 from c2f_sdf_ros.reconstruct.depth_align import (
     FINE_MAX_GAP,
+    depth_gaps,
     depth_offset,
+    gap_offset,
     points_mask,
     ray_shift,
 )
@@ -503,6 +505,8 @@ class Reconstructor:
                                     config.held_object)
             object_mesh, held_points = held.mesh, held.points
         if config.depth_align and object_mesh is not None:
+            # One render of the object serves both steps unless the first moves it.
+            gaps, pixels = depth_gaps(object_mesh, depth, camera)
             if held_points is not None and len(held_points):
                 # The model can put the object several centimetres off along the ray
                 # (behind the hand it holds), beyond what the fine step below accepts as
@@ -514,15 +518,16 @@ class Reconstructor:
                 # cluster holds more than the object (a table left in it), and is not made.
                 on_cluster = points_mask(held_points, camera,
                                          grow=config.held_object.stride // 2 + 1)
-                coarse = depth_offset(object_mesh, depth, camera,
-                                      max_gap=config.object_max_shift, mask=on_cluster)
+                coarse = gap_offset(gaps[on_cluster[pixels[:, 0], pixels[:, 1]]],
+                                    config.object_max_shift)
                 shift = ray_shift(object_mesh.vertices, -coarse)
                 if abs(coarse) > FINE_MAX_GAP and (hand_mesh is None or _within(
                         hand_mesh, np.asarray(object_mesh.vertices) + shift,
                         config.held_object.touch_distance)):
                     object_shift = shift
                     object_mesh.apply_translation(object_shift)
-            fine = ray_shift(object_mesh.vertices, -depth_offset(object_mesh, depth, camera))
+                    gaps, _ = depth_gaps(object_mesh, depth, camera)  # it moved
+            fine = ray_shift(object_mesh.vertices, -gap_offset(gaps))
             object_mesh.apply_translation(fine)
             object_shift = object_shift + fine
         lap('object')
